@@ -1,0 +1,33 @@
+"""Shared test fixtures: paths into ../shared (tests skip cleanly when it is absent)."""
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("POSE_TF_SHARED", ROOT.parent / "shared"))
+DATA = SHARED / "data"
+PEER_GRAPH = SHARED / "peer" / "tfpose_mobilenet_v2_small" / "graph_opt.pb"
+COCO_MINI = DATA / "coco_mini"
+
+
+def need(path: Path) -> Path:
+    """Skip the calling test unless `path` exists (real data lives outside the repo)."""
+    if not path.exists():
+        pytest.skip(f"real data not available: {path}")
+    return path
+
+
+@pytest.fixture
+def data_dir():
+    return need(DATA)
+
+
+@pytest.fixture
+def peer_graph():
+    return need(PEER_GRAPH)
+
+
+@pytest.fixture
+def coco_mini():
+    return need(COCO_MINI)
