@@ -1,0 +1,28 @@
+"""`pose-tf evaluate`: COCO keypoint AP of a network on a COCO set (pycocotools)."""
+import json
+
+from ._model_args import add_model_arguments, estimator_from_args
+
+NAME = "evaluate"
+HELP = "run a network over a COCO keypoint set and score it with COCOeval"
+
+
+def add_arguments(p):
+    add_model_arguments(p)
+    p.add_argument("--annotations", required=True, help="COCO person_keypoints_*.json")
+    p.add_argument("--images", required=True, help="folder with the set's images")
+    p.add_argument("--metrics-out", help="write AP, AP50, AP75, APm, APl, AR, mean_oks, detect_rate here")
+    p.add_argument("--results-out", help="write the COCO results file (detections) here")
+
+
+def run(args):
+    from ..evaluation.coco import evaluate, format_table
+    from ..io.images import write_bytes_atomic
+
+    estimator = estimator_from_args(args)
+    metrics = evaluate(estimator, args.annotations, args.images, args.results_out)
+    print(metrics.pop("summary", ""))
+    print(format_table(metrics))
+    if args.metrics_out:
+        write_bytes_atomic(args.metrics_out, (json.dumps(metrics, indent=2) + "\n").encode())
+    return 0

@@ -1,0 +1,48 @@
+"""Our own Keras 3 models (.keras files written by `pose-tf train`).
+
+Contract (pose_tf/nets): input float32 RGB 0..255 [B, H, W, 3], output a list of stage
+tensors [B, H/8, W/8, C] in the COCO17 layout; the last stage is the prediction.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import PoseTfError
+from . import Network, register_backend, resolve_layout
+
+
+class KerasNetwork(Network):
+    def __init__(self, path, layout=None, model=None):
+        import tensorflow as tf
+
+        self.path, self.layout = path, resolve_layout(layout, "coco17")
+        if model is None:
+            import keras
+
+            try:
+                import pose_tf.nets  # noqa: F401  (registers our custom layers)
+            except ImportError:
+                pass
+            try:
+                model = keras.models.load_model(path, compile=False)
+            except Exception as exc:
+                raise PoseTfError(f"{path}: cannot load Keras model ({type(exc).__name__}: "
+                                  f"{str(exc).splitlines()[0][:200]})") from None
+        self.model = model
+        shape = model.inputs[0].shape
+        if shape[1] is not None and shape[2] is not None:
+            self.fixed_input = (int(shape[1]), int(shape[2]))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
+                     reduce_retracing=True)
+        def forward(x):
+            out = model(x, training=False)
+            return out[-1] if isinstance(out, (list, tuple)) else out
+
+        self._forward = forward
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self._forward(np.ascontiguousarray(batch, np.float32)).numpy()
+
+
+register_backend(lambda p: p.endswith(".keras"), lambda p, layout: KerasNetwork(p, layout))
