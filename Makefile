@@ -6,8 +6,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.pose-tf-installed
 EXT_SOURCES := $(wildcard pose_tf/grouping/*.pyx pose_tf/grouping/cpp/*)
 
-DEMO_INPUT ?= $(shell $(PY) -c "import pose_tf.demo_assets as d; print(d.default_input())" 2>/dev/null)
-DEMO_OUT   ?= out/demo
+
+DEMO_OUT ?= out/demo
 
 .PHONY: install demo test bench clean
 

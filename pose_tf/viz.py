@@ -23,10 +23,12 @@ def draw_poses(image_rgb: np.ndarray, poses: Sequence[Pose], color_by_track: boo
     """A copy of the image with every pose drawn; only detected joints (score > 0)."""
     out = np.ascontiguousarray(image_rgb.copy())
     size = max(out.shape[:2])
-    thickness = max(2, size // 300)
-    radius = thickness + 1
     label = color_by_track if label is None else label
     for i, pose in enumerate(poses):
+        # Line width follows the person's size, so small people stay readable.
+        height = float(pose.bbox()[3]) if pose.detected.sum() > 1 else size / 10
+        thickness = int(np.clip(height / 50, 1, max(2, size // 300)))
+        radius = thickness + 1
         key = pose.track_id if color_by_track and pose.track_id is not None else i
         c = color(key)
         pts = pose.xy

@@ -1,0 +1,98 @@
+"""`pose-tf demo`: multi-person poses on an image, a folder, a video or a webcam."""
+import json
+import logging
+import time
+from pathlib import Path
+
+from ._model_args import add_model_arguments, estimator_from_args
+
+NAME = "demo"
+HELP = "draw multi-person poses on an image, folder, video file or webcam; write JSON"
+log = logging.getLogger(__name__)
+
+
+def add_arguments(p):
+    p.add_argument("input", nargs="?", default=None,
+                   help="image, folder of images, video file, or webcam index (e.g. 0); "
+                        "default: the demo image that ships with the project")
+    add_model_arguments(p)
+    p.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
+    p.add_argument("--max-frames", type=int, default=0, help="stop a video/webcam after N frames")
+
+
+def people_json(poses):
+    """COCO-style keypoints per person, as written next to every drawn output."""
+    return [{"keypoints": [round(float(v), 2) for v in p.keypoints.reshape(-1)],
+             "score": round(p.score, 4), "bbox": [round(float(v), 1) for v in p.bbox()]}
+            for p in poses]
+
+
+class Stats:
+    def __init__(self):
+        self.frames, self.people, self.network, self.post, self.start = 0, 0, 0.0, 0.0, time.perf_counter()
+
+    def add(self, estimator, poses):
+        self.frames += 1
+        self.people += len(poses)
+        self.network += estimator.timings["network"]
+        self.post += estimator.timings["postprocess"]
+
+    def summary(self):
+        n = max(self.frames, 1)
+        wall = time.perf_counter() - self.start
+        return (f"{self.frames} frame(s), {self.people / n:.1f} people/frame, "
+                f"{self.frames / wall:.1f} FPS overall; per frame: network {self.network / n:.1f} ms, "
+                f"post-processing {self.post / n:.2f} ms")
+
+
+def run(args):
+    from tqdm import tqdm
+
+    from ..demo_assets import default_input
+    from ..errors import PoseTfError
+    from ..io.images import input_kind, list_images, read_image, write_bytes_atomic, write_image
+    from ..io.video import VideoSource, VideoWriter
+    from ..viz import draw_poses
+
+    source = args.input or default_input()
+    kind = input_kind(source)
+    estimator = estimator_from_args(args)
+    out = Path(args.out)
+    stats = Stats()
+
+    def write_json(path, payload):
+        write_bytes_atomic(path, (json.dumps(payload) + "\n").encode())
+
+    if kind in ("image", "folder"):
+        files = [Path(source)] if kind == "image" else list_images(source)
+        skipped = 0
+        for path in tqdm(files, desc="demo", unit="img", disable=len(files) == 1):
+            try:
+                image = read_image(path)
+            except PoseTfError as exc:
+                if kind == "image":
+                    raise
+                log.warning("skipped %s", exc)
+                skipped += 1
+                continue
+            poses = estimator(image)
+            stats.add(estimator, poses)
+            write_image(out / f"{path.stem}.jpg", draw_poses(image, poses))
+            write_json(out / f"{path.stem}.json", {"image": str(path), "people": people_json(poses)})
+        if skipped == len(files):
+            raise PoseTfError(f"{source}: none of the {len(files)} image(s) could be read")
+    else:
+        video = VideoSource(source, args.max_frames)
+        stem = f"webcam{source}" if kind == "webcam" else Path(source).stem
+        frames, writer = [], None
+        for i, frame in enumerate(tqdm(video, desc="demo", unit="frame", total=len(video) or None)):
+            if writer is None:
+                writer = VideoWriter(out / f"{stem}.mp4", video.fps, (frame.shape[1], frame.shape[0]))
+            poses = estimator(frame)
+            stats.add(estimator, poses)
+            writer.write(draw_poses(frame, poses))
+            frames.append({"frame": i, "people": people_json(poses)})
+        writer.close()
+        write_json(out / f"{stem}.json", {"video": str(source), "fps": video.fps, "frames": frames})
+    print(f"{stats.summary()}\nwrote {out}/")
+    return 0
