@@ -19,7 +19,7 @@ from ._grouping import find_peaks_c, group_c
 class PostprocessParams:
     """Knobs of peak finding and grouping (defaults tuned on coco_mini *train*)."""
 
-    peak_threshold: float = 0.05                  # heatmap value a peak must exceed
+    peak_threshold: float = 0.03                  # heatmap value a peak must exceed
     part_thresholds: Optional[Sequence[float]] = None   # per part, overrides the above
     max_peaks_per_part: int = 64
     refine: bool = True                           # sub-pixel peak refinement
@@ -27,7 +27,7 @@ class PostprocessParams:
     paf_threshold: float = 0.05
     min_inlier_ratio: float = 0.8
     min_parts: int = 3
-    min_mean_score: float = 0.2
+    min_mean_score: float = 0.1
 
     def thresholds(self, num_parts: int) -> np.ndarray:
         if self.part_thresholds is not None:
