@@ -2,7 +2,8 @@
 
 A command module defines `NAME`, `HELP`, `add_arguments(parser)` and `run(args) -> int`.
 Modules are discovered, so adding a verb touches no other file. Heavy imports
-(TensorFlow) happen inside `run`, so `pose-tf --help` is instant.
+(TensorFlow) happen inside `run`, so `pose-tf --help` is instant; a verb that never
+touches TensorFlow sets `USES_TENSORFLOW = False` to skip its (quiet) pre-import.
 """
 from __future__ import annotations
 
@@ -13,8 +14,13 @@ import os
 import pkgutil
 import sys
 
-from . import commands
-from .errors import PoseTfError
+# TensorFlow's C++ start-up chatter (CUDA probing on CPU machines, oneDNN notices) is
+# noise to a user; silence it before anything imports TensorFlow. -v turns it back on.
+if "-v" not in sys.argv and "--verbose" not in sys.argv:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from . import commands  # noqa: E402
+from .errors import PoseTfError  # noqa: E402
 
 
 def _command_modules():
@@ -33,16 +39,29 @@ def build_parser() -> argparse.ArgumentParser:
     for module in _command_modules():
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+        p.set_defaults(_run=module.run, _uses_tf=getattr(module, "USES_TENSORFLOW", True))
     return parser
+
+
+def _quiet_tensorflow_import():
+    """Import TensorFlow with file descriptor 2 muted: its C++ start-up lines are written
+    before logging is configured, so TF_CPP_MIN_LOG_LEVEL cannot hide them."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(message)s")
-    if not args.verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args._uses_tf and not args.verbose:
+        _quiet_tensorflow_import()
     try:
         return int(args._run(args) or 0)
     except PoseTfError as exc:
