@@ -220,3 +220,10 @@ JOINT_SETS = {s.name: s for s in (
                        "right_foot", "spine_shoulder", "left_hand_tip", "left_thumb",
                        "right_hand_tip", "right_thumb")),
 )}
+
+# PoseTrack 2017 annolist JSON (poseval's `Joint`): MPII-like ids 0..14, no pelvis/thorax.
+JOINT_SETS["posetrack17"] = JointSet(
+    "posetrack17", ("right_ankle", "right_knee", "right_hip", "left_hip", "left_knee",
+                    "left_ankle", "right_wrist", "right_elbow", "right_shoulder",
+                    "left_shoulder", "left_elbow", "left_wrist", "head_bottom", "nose",
+                    "head_top"))
