@@ -1,0 +1,206 @@
+"""Training targets in TF ops: Gaussian heatmaps, part affinity fields, loss masks.
+
+Everything here is vectorised over people, joints and limbs (no Python loop per person),
+so it runs inside the tf.data graph and scales with its parallel map.
+
+Coordinates. Keypoints come in *input pixels* of the augmented image (continuous, pixel
+i covers [i, i+1)). The targets live on the output grid of the network (stride 8): cell
+c covers input pixels [c*stride, (c+1)*stride) and its centre is grid coordinate c, so
+grid = input / stride - 0.5. `grid_to_input` is the inverse, for decoders and drawers.
+
+Sigmas. Each person's Gaussians get one sigma (in output-grid cells) chosen by the ratio
+of the person's box area to the input image area: ratio > thresholds[0] -> sigmas[0],
+thresholds[1] <= ratio <= thresholds[0] -> sigmas[1], ratio < thresholds[1] -> sigmas[2].
+The defaults (0.32, 0.04) -> (3, 3, 2) are the original project's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Tuple
+
+import numpy as np
+
+from .keypoints import COCO17, NUM_KEYPOINTS, Layout
+
+
+@dataclass
+class TargetConfig:
+    stride: int = 8
+    sigma_thresholds: Tuple[float, ...] = (0.32, 0.04)   # box area / image area: large above, small below
+    sigmas: Tuple[float, ...] = (3.0, 3.0, 2.0)        # output-grid cells, for large / medium / small people
+    paf_width: float = 1.0                   # half-width of a limb's PAF band, output-grid cells
+    ignore_cover: float = 0.5                # a cell is ignored when this share of it is ignored
+
+    def validate(self):
+        if self.stride <= 0:
+            raise ValueError(f"stride must be > 0, got {self.stride}")
+        if len(self.sigma_thresholds) != 2 or self.sigma_thresholds[0] < self.sigma_thresholds[1]:
+            raise ValueError("sigma_thresholds must be (large_above, small_below) with large >= small")
+        if len(self.sigmas) != 3 or min(self.sigmas) <= 0:
+            raise ValueError("sigmas must be three positive values (large, medium, small)")
+        if self.paf_width <= 0:
+            raise ValueError(f"paf_width must be > 0, got {self.paf_width}")
+
+
+def input_to_grid(xy, stride):
+    """Input-pixel coordinates -> output-grid coordinates (cell centres are integers)."""
+    return xy / stride - 0.5
+
+
+def grid_to_input(xy, stride):
+    """Output-grid coordinates -> input-pixel coordinates (inverse of `input_to_grid`)."""
+    return (xy + 0.5) * stride
+
+
+def check_layout(layout: Layout) -> np.ndarray:
+    """Index of the COCO keypoint behind each of the layout's parts.
+
+    Targets are built from COCO-17 keypoints, so a layout whose parts are not all COCO
+    keypoints (e.g. OpenPose's derived neck) is refused here rather than faked.
+    """
+    from .errors import PoseTfError
+
+    if layout.num_parts != NUM_KEYPOINTS or sorted(layout.to_coco) != list(range(NUM_KEYPOINTS)):
+        raise PoseTfError(f"layout {layout.name!r}: training targets need a layout whose parts "
+                          f"are exactly the 17 COCO keypoints (use 'coco17')")
+    part_of_coco = np.asarray(layout.to_coco, np.int32)
+    coco_of_part = np.argsort(part_of_coco).astype(np.int32)
+    return coco_of_part
+
+
+def person_sigmas(box_area_ratio, config: TargetConfig):
+    """[N] sigma per person (output-grid cells) from box area / image area."""
+    import tensorflow as tf
+
+    large, small = config.sigma_thresholds
+    s_large, s_medium, s_small = (float(s) for s in config.sigmas)
+    ratio = tf.convert_to_tensor(box_area_ratio, tf.float32)
+    return tf.where(ratio > large, s_large, tf.where(ratio >= small, s_medium, s_small))
+
+
+def heatmaps(keypoints_grid, sigmas, grid_hw):
+    """Joint heatmaps [h, w, K] plus background [h, w, 1].
+
+    keypoints_grid [N, K, 3] (x, y, v) in grid coordinates; joints with v <= 0 draw nothing.
+    Each person's Gaussian is separable, so it is built as an outer product of a row and a
+    column profile ([N, K, w] x [N, K, h]) and people are merged by maximum.
+    """
+    import tensorflow as tf
+
+    h, w = grid_hw
+    kp = tf.convert_to_tensor(keypoints_grid, tf.float32)
+    num_k = tf.shape(kp)[1]
+    xs = tf.range(w, dtype=tf.float32)
+    ys = tf.range(h, dtype=tf.float32)
+    inv_two_var = 1.0 / (2.0 * tf.square(sigmas))[:, None, None]               # [N,1,1]
+    gx = tf.exp(-tf.square(xs[None, None, :] - kp[..., 0:1]) * inv_two_var)  # [N,K,w]
+    gy = tf.exp(-tf.square(ys[None, None, :] - kp[..., 1:2]) * inv_two_var)  # [N,K,h]
+    gy = gy * tf.cast(kp[..., 2:3] > 0, tf.float32)                           # absent joints -> 0
+    # [h, 1, N, K] * [1, w, N, K] -> max over people -> [h, w, K]
+    per_person = tf.transpose(gy, [2, 0, 1])[:, None] * tf.transpose(gx, [2, 0, 1])[None, :]
+    joints = tf.reduce_max(tf.concat(
+        [tf.zeros([h, w, 1, num_k], tf.float32), per_person], axis=2), axis=2)
+    background = tf.maximum(0.0, 1.0 - tf.reduce_max(joints, axis=-1, keepdims=True))
+    return joints, background
+
+
+def pafs(keypoints_grid, limbs, grid_hw, width):
+    """Part affinity fields [h, w, 2L]: channel 2l, 2l+1 = unit vector (x, y) of limb l.
+
+    A cell belongs to a person's limb when its projection on the limb segment falls inside
+    the segment and its distance to the segment's line is <= `width`. Where several
+    people's limbs cover a cell, their unit vectors are averaged (OpenPose's rule).
+    """
+    import tensorflow as tf
+
+    h, w = grid_hw
+    kp = tf.convert_to_tensor(keypoints_grid, tf.float32)
+    limbs = np.asarray(limbs, np.int32).reshape(-1, 2)
+    a = tf.gather(kp, limbs[:, 0], axis=1)                      # [N, L, 3]
+    b = tf.gather(kp, limbs[:, 1], axis=1)
+    vec = b[..., :2] - a[..., :2]
+    length = tf.norm(vec, axis=-1)                              # [N, L]
+    valid = (a[..., 2] > 0) & (b[..., 2] > 0) & (length > 1e-3)
+    unit = vec / tf.maximum(length, 1e-3)[..., None]            # [N, L, 2]
+
+    # Projections of every cell on every limb's direction and normal, as two matmuls
+    # [P, 2] x [2, N*L] instead of a [P, N, L, 2] difference tensor.
+    ys, xs = tf.meshgrid(tf.range(h, dtype=tf.float32), tf.range(w, dtype=tf.float32),
+                         indexing="ij")
+    cells = tf.stack([tf.reshape(xs, [-1]), tf.reshape(ys, [-1])], axis=-1)  # [P, 2]
+    num_n, num_l = tf.shape(kp)[0], limbs.shape[0]
+    unit_flat = tf.reshape(unit, [-1, 2])                                 # [NL, 2]
+    normal_flat = tf.stack([-unit_flat[:, 1], unit_flat[:, 0]], axis=-1)
+    start = tf.reshape(a[..., :2], [-1, 2])
+    along = (tf.matmul(cells, unit_flat, transpose_b=True)
+             - tf.reduce_sum(start * unit_flat, axis=-1)[None])          # [P, NL]
+    across = tf.abs(tf.matmul(cells, normal_flat, transpose_b=True)
+                    - tf.reduce_sum(start * normal_flat, axis=-1)[None])
+    inside = ((along >= 0.0) & (along <= tf.reshape(length, [-1])[None])
+              & (across <= width) & tf.reshape(valid, [-1])[None])
+    inside = tf.reshape(tf.cast(inside, tf.float32), [h * w, num_n, num_l])  # [P, N, L]
+    total = tf.einsum("pnl,nlc->plc", inside, unit)                      # [P, L, 2]
+    count = tf.reduce_sum(inside, axis=1)                                 # [P, L]
+    field = total / tf.maximum(count, 1.0)[..., None]
+    return tf.reshape(field, [h, w, 2 * limbs.shape[0]])
+
+
+def ignore_cells(ignore_fraction, config: TargetConfig):
+    """[h, w] 1 = supervise, 0 = ignore, from the ignored share of each cell."""
+    import tensorflow as tf
+
+    return tf.cast(ignore_fraction < config.ignore_cover, tf.float32)
+
+
+def loss_masks(supervise, labelled, layout: Layout):
+    """Heatmap mask [h, w, K+1] and PAF mask [h, w, 2L].
+
+    `supervise` [h, w] is 0 in ignore regions; `labelled` [17] is 0 for COCO keypoints the
+    sample's source does not annotate: their heatmaps and the PAFs of limbs touching them
+    are not supervised. The background channel is supervised outside ignore regions.
+    """
+    import tensorflow as tf
+
+    coco_of_part = check_layout(layout)
+    part_labelled = tf.gather(tf.cast(labelled, tf.float32), coco_of_part)        # [K]
+    channel_on = tf.concat([part_labelled, tf.ones([1], tf.float32)], axis=0)      # [K+1]
+    limbs = layout.limb_array()
+    limb_on = tf.gather(part_labelled, limbs[:, 0]) * tf.gather(part_labelled, limbs[:, 1])
+    paf_on = tf.repeat(limb_on, 2)                                                 # [2L]
+    sup = supervise[..., None]
+    return sup * channel_on, sup * paf_on
+
+
+def make_targets(keypoints, box_area, labelled, ignore_fraction, input_size,
+                 layout: Layout = COCO17, config: TargetConfig | None = None):
+    """All targets of one sample.
+
+    keypoints [N, 17, 3] COCO order in input pixels (v > 0 = labelled); box_area [N] person
+    box areas in input pixels; labelled [17] the source's flags; ignore_fraction [h, w] the
+    ignored share of each output cell (or None). Returns the contract's dict:
+    heatmaps [h, w, K+1], pafs [h, w, 2L], heatmap_mask, paf_mask.
+    """
+    import tensorflow as tf
+
+    config = config or TargetConfig()
+    coco_of_part = check_layout(layout)
+    height, width = input_size
+    grid_hw = (height // config.stride, width // config.stride)
+    kp = tf.convert_to_tensor(keypoints, tf.float32)
+    kp = tf.gather(kp, coco_of_part, axis=1)                       # layout's part order
+    kp_grid = tf.concat([input_to_grid(kp[..., :2], config.stride), kp[..., 2:]], axis=-1)
+
+    ratio = tf.convert_to_tensor(box_area, tf.float32) / float(height * width)
+    joints, background = heatmaps(kp_grid, person_sigmas(ratio, config), grid_hw)
+    fields = pafs(kp_grid, layout.limbs, grid_hw, config.paf_width)
+    if ignore_fraction is None:
+        supervise = tf.ones(grid_hw, tf.float32)
+    else:
+        supervise = ignore_cells(ignore_fraction, config)
+    hm_mask, paf_mask = loss_masks(supervise, labelled, layout)
+    return {
+        "heatmaps": tf.concat([joints, background], axis=-1),
+        "pafs": fields,
+        "heatmap_mask": hm_mask,
+        "paf_mask": paf_mask,
+    }
