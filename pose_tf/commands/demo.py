@@ -1,5 +1,4 @@
 """`pose-tf demo`: multi-person poses on an image, a folder, a video or a webcam."""
-import json
 import logging
 import time
 from pathlib import Path
@@ -50,7 +49,8 @@ def run(args):
 
     from ..demo_assets import default_input
     from ..errors import PoseTfError
-    from ..io.images import input_kind, list_images, read_image, write_bytes_atomic, write_image
+    from ..io.files import write_json_atomic
+    from ..io.images import input_kind, list_images, read_image, write_image
     from ..io.video import VideoSource, VideoWriter
     from ..viz import draw_poses
 
@@ -59,9 +59,6 @@ def run(args):
     estimator = estimator_from_args(args)
     out = Path(args.out)
     stats = Stats()
-
-    def write_json(path, payload):
-        write_bytes_atomic(path, (json.dumps(payload) + "\n").encode())
 
     if kind in ("image", "folder"):
         files = [Path(source)] if kind == "image" else list_images(source)
@@ -78,7 +75,7 @@ def run(args):
             poses = estimator(image)
             stats.add(estimator, poses)
             write_image(out / f"{path.stem}.jpg", draw_poses(image, poses))
-            write_json(out / f"{path.stem}.json", {"image": str(path), "people": people_json(poses)})
+            write_json_atomic(out / f"{path.stem}.json", {"image": str(path), "people": people_json(poses)})
         if skipped == len(files):
             raise PoseTfError(f"{source}: none of the {len(files)} image(s) could be read")
     else:
@@ -93,6 +90,6 @@ def run(args):
             writer.write(draw_poses(frame, poses))
             frames.append({"frame": i, "people": people_json(poses)})
         writer.close()
-        write_json(out / f"{stem}.json", {"video": str(source), "fps": video.fps, "frames": frames})
+        write_json_atomic(out / f"{stem}.json", {"video": str(source), "fps": video.fps, "frames": frames})
     print(f"{stats.summary()}\nwrote {out}/")
     return 0

@@ -1,6 +1,4 @@
 """`pose-tf evaluate`: COCO keypoint AP of a network on a COCO set (pycocotools)."""
-import json
-
 from ._model_args import add_model_arguments, estimator_from_args
 
 NAME = "evaluate"
@@ -17,12 +15,12 @@ def add_arguments(p):
 
 def run(args):
     from ..evaluation.coco import evaluate, format_table
-    from ..io.images import write_bytes_atomic
+    from ..io.files import write_json_atomic
 
     estimator = estimator_from_args(args)
     metrics = evaluate(estimator, args.annotations, args.images, args.results_out)
     print(metrics.pop("summary", ""))
     print(format_table(metrics))
     if args.metrics_out:
-        write_bytes_atomic(args.metrics_out, (json.dumps(metrics, indent=2) + "\n").encode())
+        write_json_atomic(args.metrics_out, metrics, indent=2)
     return 0

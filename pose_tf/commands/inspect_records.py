@@ -32,6 +32,7 @@ def run(args) -> int:
     import numpy as np
     from tqdm import tqdm
 
+    from ..io.images import write_image
     from ..pipeline import samples_dataset
     from ..recipes import load_recipe, single_source
 
@@ -46,19 +47,10 @@ def run(args) -> int:
                  f"{os.path.basename(info['filename'].numpy().decode())}")
         sheet = render_sheet(image.numpy(), {k: v.numpy() for k, v in maps.items()}, title=title)
         path = os.path.join(args.out, f"sample_{i:03d}.png")
-        write_png(path, sheet)
+        write_image(path, sheet)
         written += 1
     print(f"wrote {written} sheets to {args.out}")
     return 0 if written else 1
-
-
-def write_png(path, rgb):
-    import cv2
-
-    tmp = f"{path}.tmp-{os.getpid()}.png"
-    if not cv2.imwrite(tmp, rgb[..., ::-1]):
-        raise OSError(f"could not write {path}")
-    os.replace(tmp, path)
 
 
 def _upsample(grid, size):

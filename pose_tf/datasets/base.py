@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import PoseTfError
 from ..keypoints import NUM_KEYPOINTS
 from .. import records
+from ..io import files
 
 
 @dataclass
@@ -213,16 +214,7 @@ def build_sample(entry: Entry) -> records.Sample:
 
 
 def load_json(path):
-    import json
-
-    from ..errors import require_file
-
-    path = require_file(path, "annotation file")
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PoseTfError(f"{path}: not valid JSON: {exc}") from None
+    return files.load_json(path, "annotation file")
 
 
 def rel(path: str, root: str) -> str:

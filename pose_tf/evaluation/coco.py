@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 import os
 from pathlib import Path
@@ -16,7 +15,8 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-from ..errors import PoseTfError, require_file
+from ..errors import PoseTfError
+from ..io.files import load_json, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +29,7 @@ def load_ground_truth(annotations_path):
     """pycocotools COCO object, with errors that name the file instead of tracebacks."""
     from pycocotools.coco import COCO
 
-    annotations_path = require_file(annotations_path, "annotation file")
-    try:
-        with open(annotations_path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PoseTfError(f"{annotations_path}: not valid JSON ({exc})") from None
+    data = load_json(annotations_path, "annotation file")
     for key in ("images", "annotations", "categories"):
         if key not in data:
             raise PoseTfError(f"{annotations_path}: missing key {key!r} (not a COCO keypoint file)")
@@ -116,9 +111,7 @@ def evaluate(estimator: Callable, annotations, images_dir, results_out: Optional
     coco_gt = load_ground_truth(annotations)
     results = predict(estimator, coco_gt, images_dir, progress)
     if results_out:
-        from ..io.images import write_bytes_atomic
-
-        write_bytes_atomic(results_out, json.dumps(results).encode())
+        write_json_atomic(results_out, results)
     return score_results(coco_gt, results)
 
 

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from ..errors import PoseTfError
+from .files import write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +62,6 @@ def write_image(path, image_rgb: np.ndarray) -> None:
     if not ok:
         raise PoseTfError(f"{path}: cannot encode image")
     write_bytes_atomic(path, buf.tobytes())
-
-
-def write_bytes_atomic(path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def list_images(folder) -> List[Path]:

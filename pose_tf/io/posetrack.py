@@ -1,0 +1,467 @@
+"""PoseTrack files: 2018 JSON (COCO-style, one file per sequence), 2017 annolist JSON, and
+the Bonn Multi-Person PoseTrack tracks, read into one small in-memory structure.
+
+The structure keeps each file's own joints and names (`Sequence.joint_names`); metrics
+compare joints by name, and `Person.to_pose` maps any of them onto COCO-17 `Pose`s for the
+tracker. A joint is *present* unless it is stored as (0, 0) with visibility 0, the rule
+poseval applies when it converts 2018 files (`Person.to_old` skips exactly those points).
+
+Files are read and written the way the official poseval tool reads them: a 2018 file has
+exactly one category "person" whose `keypoints` names include the 15 PoseTrack joints;
+predictions carry `scores` (one per keypoint) and a `track_id` per person.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional, Sequence as Seq
+
+import numpy as np
+
+from ..errors import PoseTfError
+from .files import load_json, write_json_atomic
+from ..keypoints import COCO_KEYPOINTS, JOINT_SETS, KEYPOINT_INDEX, NUM_KEYPOINTS
+from ..pose import Pose
+
+# poseval's joint ids (eval_helpers.Joint): the PoseTrack 2017 `id` of each point.
+POSETRACK17_JOINTS = (
+    "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
+    "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow",
+    "left_wrist", "head_bottom", "nose", "head_top",
+)
+# The keypoint names of a PoseTrack 2018 file, COCO order (ears are never annotated).
+POSETRACK18_JOINTS = (
+    "nose", "head_bottom", "head_top", "left_ear", "right_ear") + COCO_KEYPOINTS[5:]
+
+# Skeleton written into 2018 files (1-based, as in the official files).
+_POSETRACK18_SKELETON = [
+    [16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], [6, 7], [6, 8],
+    [7, 9], [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5], [4, 6], [5, 7]]
+
+
+@dataclass
+class Person:
+    keypoints: np.ndarray                 # [J, 3] x, y, visibility (joint order: the sequence's)
+    track_id: Optional[int] = None
+    scores: Optional[np.ndarray] = None   # [J] per-joint confidence (predictions)
+    head_rect: Optional[np.ndarray] = None  # (x1, y1, x2, y2), the PCKh reference
+    score: Optional[float] = None         # person confidence
+
+    def __post_init__(self):
+        self.keypoints = np.asarray(self.keypoints, np.float64).reshape(-1, 3)
+        if self.scores is not None:
+            self.scores = np.asarray(self.scores, np.float64).reshape(-1)
+        if self.head_rect is not None:
+            self.head_rect = np.asarray(self.head_rect, np.float64).reshape(4)
+
+    @property
+    def present(self) -> np.ndarray:
+        """Boolean [J]: joints that exist (poseval drops only (0, 0) points with v = 0)."""
+        k = self.keypoints
+        return ~((k[:, 0] == 0) & (k[:, 1] == 0) & (k[:, 2] == 0))
+
+    def to_pose(self, joint_names: Seq[str]) -> Pose:
+        """COCO-17 `Pose` (joints matched by name; others dropped, missing ones score 0)."""
+        kps = np.zeros((NUM_KEYPOINTS, 3), np.float32)
+        present = self.present
+        for j, name in enumerate(joint_names):
+            k = KEYPOINT_INDEX.get(name)
+            if k is None or not present[j]:
+                continue
+            conf = self.scores[j] if self.scores is not None else 1.0
+            kps[k] = (self.keypoints[j, 0], self.keypoints[j, 1], max(float(conf), 1e-3))
+        return Pose(kps, self.score if self.score is not None else 1.0, self.track_id)
+
+    @classmethod
+    def from_pose(cls, pose: Pose, joint_names: Seq[str]) -> "Person":
+        """A predicted person in `joint_names` order; undetected or unknown joints absent."""
+        kps = np.zeros((len(joint_names), 3))
+        scores = np.zeros(len(joint_names))
+        for j, name in enumerate(joint_names):
+            k = KEYPOINT_INDEX.get(name)
+            if k is None or pose.keypoints[k, 2] <= 0:
+                continue
+            kps[j] = (pose.keypoints[k, 0], pose.keypoints[k, 1], 1.0)
+            scores[j] = pose.keypoints[k, 2]
+        return cls(kps, pose.track_id, scores, None, pose.score)
+
+
+@dataclass
+class Frame:
+    file_name: str
+    frame_id: int
+    image_id: int
+    people: List[Person] = field(default_factory=list)
+    is_labeled: bool = True
+    ignore_regions: List[np.ndarray] = field(default_factory=list)  # polygons [N, 2]
+
+
+@dataclass
+class Sequence:
+    name: str
+    joint_names: tuple
+    frames: List[Frame] = field(default_factory=list)
+    split: str = ""          # "train"/"test" when the source says so (Bonn)
+    source: str = ""         # the file it came from, for error messages
+
+    def poses(self) -> List[List[Pose]]:
+        """Per frame, the people as COCO-17 `Pose`s (track ids kept)."""
+        return [[p.to_pose(self.joint_names) for p in f.people] for f in self.frames]
+
+
+# --------------------------------------------------------------------------------------
+# Reading
+
+def _load_json(path) -> dict:
+    data = load_json(path, "PoseTrack file")
+    if not isinstance(data, dict):
+        raise PoseTfError(f"{path}: top level must be a JSON object")
+    return data
+
+
+def _need(record: dict, key: str, where: str):
+    try:
+        return record[key]
+    except (KeyError, TypeError):
+        raise PoseTfError(f"{where}: missing key {key!r}") from None
+
+
+def read_sequences(path) -> List[Sequence]:
+    """All sequences in a file (2018, 2017 or Bonn tracks JSON) or a folder of *.json files."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.glob("*.json"))
+        if not files:
+            raise PoseTfError(f"{path}: folder holds no .json files")
+        return [s for f in files for s in read_sequences(f)]
+    data = _load_json(path)
+    if "annolist" in data:
+        return [_parse_posetrack17(data, str(path))]
+    if "videos" in data:
+        return _parse_bonn(data, str(path))
+    if "images" in data:
+        return [_parse_posetrack18(data, str(path))]
+    raise PoseTfError(f"{path}: not a PoseTrack file (expected key 'images', 'annolist' or 'videos')")
+
+
+def read_posetrack18(path) -> Sequence:
+    return _parse_posetrack18(_load_json(path), os.fspath(path))
+
+
+def read_posetrack17(path) -> Sequence:
+    return _parse_posetrack17(_load_json(path), os.fspath(path))
+
+
+def _parse_posetrack18(data: dict, source: str) -> Sequence:
+    cats = _need(data, "categories", source)
+    if not isinstance(cats, list) or len(cats) != 1:
+        raise PoseTfError(f"{source}: 'categories' must hold exactly one category (person)")
+    names = tuple(_need(cats[0], "keypoints", f"{source}: categories[0]"))
+    images = _need(data, "images", source)
+    frames, by_id = [], {}
+    for i, info in enumerate(images):
+        where = f"{source}: images[{i}]"
+        image_id = _need(info, "id", where)
+        frame = Frame(file_name=str(info.get("file_name", "")),
+                      frame_id=int(info.get("frame_id", i)), image_id=image_id,
+                      is_labeled=bool(info.get("is_labeled", True)),
+                      ignore_regions=_regions18(info))
+        frames.append(frame)
+        by_id[image_id] = frame
+    for i, ann in enumerate(_need(data, "annotations", source)):
+        where = f"{source}: annotations[{i}]"
+        frame = by_id.get(_need(ann, "image_id", where))
+        if frame is None:
+            raise PoseTfError(f"{where}: image_id {ann['image_id']!r} is not in 'images'")
+        frame.people.append(_person18(ann, len(names), where))
+    name = str(images[0].get("vid_id", Path(source).stem)) if images else Path(source).stem
+    return Sequence(name=name, joint_names=names, frames=frames, source=source)
+
+
+def _regions18(info: dict) -> List[np.ndarray]:
+    xs, ys = info.get("ignore_regions_x") or [], info.get("ignore_regions_y") or []
+    return [np.stack([np.asarray(x, float), np.asarray(y, float)], 1)
+            for x, y in zip(xs, ys) if len(x) >= 3]
+
+
+def _person18(ann: dict, num_joints: int, where: str) -> Person:
+    kps = np.asarray(ann.get("keypoints") or np.zeros(3 * num_joints), np.float64)
+    if kps.size != 3 * num_joints:
+        raise PoseTfError(f"{where}: 'keypoints' has {kps.size} values, expected {3 * num_joints}")
+    scores = ann.get("scores")
+    if scores is not None and len(scores) == 0:
+        scores = None
+    if scores is not None and len(scores) != num_joints:
+        raise PoseTfError(f"{where}: 'scores' has {len(scores)} values, expected {num_joints}")
+    head = None
+    if ann.get("bbox_head"):         # official 2018: x, y, w, h
+        x, y, w, h = ann["bbox_head"]
+        head = (x, y, x + w, y + h)
+    elif ann.get("head_rect"):       # Bonn conversion: x1, y1, x2, y2
+        head = ann["head_rect"]
+    track = ann.get("track_id")
+    return Person(kps, None if track is None else int(track), scores, head, ann.get("score"))
+
+
+def _parse_posetrack17(data: dict, source: str) -> Sequence:
+    frames = []
+    for i, entry in enumerate(_need(data, "annolist", source)):
+        where = f"{source}: annolist[{i}]"
+        image = _need(entry, "image", where)
+        file_name = image[0]["name"] if image and "name" in image[0] else ""
+        imgnum = entry.get("imgnum", [i + 1])
+        people = [_person17(r, f"{where}.annorect[{j}]")
+                  for j, r in enumerate(entry.get("annorect") or [])]
+        labeled = entry.get("is_labeled", [1])
+        frames.append(Frame(file_name, int(imgnum[0]) - 1, i, people,
+                            bool(labeled[0]) if labeled else True,
+                            _regions17(entry.get("ignore_regions") or [])))
+    name = Path(frames[0].file_name).parent.name if frames and frames[0].file_name else Path(source).stem
+    return Sequence(name=name or Path(source).stem, joint_names=POSETRACK17_JOINTS,
+                    frames=frames, source=source)
+
+
+def _regions17(regions) -> List[np.ndarray]:
+    out = []
+    for r in regions:
+        pts = [(p["x"][0], p["y"][0]) for p in r.get("point", [])]
+        if len(pts) >= 3:
+            out.append(np.asarray(pts, float))
+    return out
+
+
+def _person17(rect: dict, where: str) -> Person:
+    n = len(POSETRACK17_JOINTS)
+    kps, scores, any_score = np.zeros((n, 3)), np.zeros(n), False
+    annopoints = rect.get("annopoints") or []
+    points = annopoints[0].get("point", []) if annopoints and isinstance(annopoints[0], dict) else []
+    for k, p in enumerate(points or []):
+        pid = int(_need(p, "id", f"{where}.point[{k}]")[0])
+        if not 0 <= pid < n:
+            raise PoseTfError(f"{where}.point[{k}]: joint id {pid} outside 0..{n - 1}")
+        vis = p.get("is_visible") or [1]
+        # (A listed point at exactly (0, 0) marked invisible would read as absent; poseval
+        # would count it. Such points do not occur in real files.)
+        kps[pid] = (p["x"][0], p["y"][0], float(vis[0]))
+        if "score" in p:
+            scores[pid], any_score = p["score"][0], True
+    head = None
+    if all(k in rect for k in ("x1", "y1", "x2", "y2")):
+        head = (rect["x1"][0], rect["y1"][0], rect["x2"][0], rect["y2"][0])
+    track = rect.get("track_id")
+    score = rect.get("score")
+    return Person(kps, int(track[0]) if track else None, scores if any_score else None, head,
+                  float(score[0]) if score else None)
+
+
+# --------------------------------------------------------------------------------------
+# Bonn Multi-Person PoseTrack (tracks_all_videos.json + annolist/{train,test}/annolist.mat)
+
+def _parse_bonn(data: dict, source: str, annolist_dir=None) -> List[Sequence]:
+    ids = _need(data, "joint_mpii_ids", source)
+    names = JOINT_SETS["mpii14"].names
+    if len(ids) != len(names):
+        raise PoseTfError(f"{source}: 'joint_mpii_ids' has {len(ids)} joints, expected {len(names)}")
+    sequences = []
+    for v, video in enumerate(_need(data, "videos", source)):
+        where = f"{source}: videos[{v}]"
+        frames = []
+        for f, people in enumerate(_need(video, "frames", where)):
+            frames.append(Frame(f"{f + 1:05d}.jpg", f, f, [
+                Person(_need(p, "keypoints", f"{where}.frames[{f}]"), int(p["track_id"]))
+                for p in people]))
+        sequences.append(Sequence(str(_need(video, "name", where)), names, frames,
+                                  split=str(video.get("split", "")), source=source))
+    return sequences
+
+
+def read_bonn(tracks_json, annolist_dir=None) -> List[Sequence]:
+    """The Bonn videos; with `annolist_dir` (holding train/ and test/annolist.mat) each person
+    also gets its head rectangle, and the split is taken from which .mat lists the video.
+
+    Correspondence (checked on all 14,574 person-frames): a video's `name` in the JSON is
+    the `name` field of one entry of `annolist.mat`; the JSON person with `track_id` t in
+    frame f is `annopoints[t, f]` of that entry (same joint coordinates).
+    """
+    sequences = _parse_bonn(_load_json(tracks_json), os.fspath(tracks_json))
+    if annolist_dir is not None:
+        _attach_annolist(sequences, Path(annolist_dir))
+    return sequences
+
+
+def annolist_video_names(mat_path) -> List[str]:
+    """Video names listed in a Bonn `annolist.mat` (the split it defines)."""
+    return [str(e.name) for e in _load_annolist(mat_path)]
+
+
+def _load_annolist(mat_path):
+    import scipy.io
+
+    mat_path = require_file(mat_path, "annolist file")
+    try:
+        mat = scipy.io.loadmat(mat_path, struct_as_record=False, squeeze_me=True)
+    except Exception as exc:  # scipy raises several types for bad files
+        raise PoseTfError(f"{mat_path}: cannot read MATLAB file: {exc}") from None
+    if "annolist" not in mat:
+        raise PoseTfError(f"{mat_path}: no variable 'annolist'")
+    return np.atleast_1d(mat["annolist"])
+
+
+def _attach_annolist(sequences: List[Sequence], folder: Path) -> None:
+    by_name = {s.name: s for s in sequences}
+    for split in ("train", "test"):
+        for entry in _load_annolist(folder / split / "annolist.mat"):
+            seq = by_name.get(str(entry.name))
+            if seq is None:
+                continue
+            seq.split = split
+            annopoints = np.asarray(entry.annopoints, object).reshape(
+                int(entry.num_persons), int(entry.num_frames))
+            for f, frame in enumerate(seq.frames):
+                for person in frame.people:
+                    rect = np.atleast_1d(getattr(annopoints[person.track_id, f], "head_rect", []))
+                    if rect.size == 4:
+                        person.head_rect = rect.astype(np.float64)
+    for seq in sequences:
+        fill_missing_head_rects(seq)
+
+
+# MPII head rectangles vs the upper-neck/head-top segment L: 0.6 * diagonal = 0.75 * L
+# (median over the 9,160 Bonn person-frames that have both; 10-90 %: 0.70-0.83).
+_HEADSIZE_PER_NECK_TOP = 0.75
+
+
+def fill_missing_head_rects(seq: Sequence) -> None:
+    """Give every person without a head rectangle one (5,186 Bonn person-frames lack it).
+
+    From the neck and head-top joints when both exist (a square whose PCKh head size is
+    0.75 x their distance), else the median head size of the same track, else of the video.
+    """
+    names = list(seq.joint_names)
+    if "upper_neck" not in names or "head_top" not in names:
+        return
+    neck, top = names.index("upper_neck"), names.index("head_top")
+    sizes = {}
+    for frame in seq.frames:
+        for p in frame.people:
+            if p.head_rect is not None:
+                sizes.setdefault(p.track_id, []).append(head_size(p.head_rect))
+            elif p.present[neck] and p.present[top]:
+                centre = 0.5 * (p.keypoints[neck, :2] + p.keypoints[top, :2])
+                size = _HEADSIZE_PER_NECK_TOP * np.linalg.norm(p.keypoints[neck, :2] - p.keypoints[top, :2])
+                p.head_rect = _square_rect(centre, max(size, 1.0))
+                sizes.setdefault(p.track_id, []).append(head_size(p.head_rect))
+    video = [s for v in sizes.values() for s in v]
+    for frame in seq.frames:
+        for p in frame.people:
+            if p.head_rect is None and p.present.any():
+                pool = sizes.get(p.track_id) or video or [20.0]
+                centre = p.keypoints[p.present, :2].mean(0)
+                p.head_rect = _square_rect(centre, float(np.median(pool)))
+
+
+def _square_rect(centre, size) -> np.ndarray:
+    half = size / (0.6 * np.sqrt(2.0)) / 2.0  # side s with 0.6 * s * sqrt(2) == size
+    return np.array([centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half])
+
+
+def head_size(rect) -> float:
+    """poseval's PCKh reference: 0.6 x the head rectangle's diagonal."""
+    x1, y1, x2, y2 = rect
+    return 0.6 * float(np.hypot(x2 - x1, y2 - y1))
+
+
+# --------------------------------------------------------------------------------------
+# Writing
+
+def sequence_from_poses(name: str, frames_poses: List[List[Pose]], file_names: List[str],
+                        joint_names: Seq[str] = POSETRACK18_JOINTS) -> Sequence:
+    """Tracked poses -> a prediction `Sequence` (PoseTrack 2018 joints by default)."""
+    if len(file_names) != len(frames_poses):
+        raise ValueError("one file name per frame is needed")
+    frames = [Frame(fn, i, i, [Person.from_pose(p, joint_names) for p in poses])
+              for i, (fn, poses) in enumerate(zip(file_names, frames_poses))]
+    return Sequence(name=name, joint_names=tuple(joint_names), frames=frames)
+
+
+def to_posetrack18(seq: Sequence) -> dict:
+    """The 2018 JSON document of one sequence (dict), as poseval's `Video.from_new` reads it."""
+    images, annotations = [], []
+    for f in seq.frames:
+        images.append({"id": int(f.image_id), "file_name": f.file_name, "frame_id": int(f.frame_id),
+                       "vid_id": seq.name, "nframes": len(seq.frames),
+                       "is_labeled": bool(f.is_labeled), "has_no_densepose": True})
+        if f.ignore_regions:
+            images[-1]["ignore_regions_x"] = [r[:, 0].tolist() for r in f.ignore_regions]
+            images[-1]["ignore_regions_y"] = [r[:, 1].tolist() for r in f.ignore_regions]
+        for k, p in enumerate(f.people):
+            annotations.append(_annotation18(p, f, k, len(seq.joint_names)))
+    return {"images": images, "annotations": annotations, "categories": [{
+        "id": 1, "name": "person", "supercategory": "person",
+        "keypoints": list(seq.joint_names),
+        "skeleton": _POSETRACK18_SKELETON if tuple(seq.joint_names) == POSETRACK18_JOINTS else []}]}
+
+
+def _annotation18(p: Person, f: Frame, index: int, num_joints: int) -> dict:
+    kps = np.where(p.present[:, None], p.keypoints, 0.0)
+    ann = {"id": int(f.image_id) * 100 + index, "image_id": int(f.image_id), "category_id": 1,
+           "track_id": None if p.track_id is None else int(p.track_id),
+           "keypoints": [round(float(v), 3) for v in kps.reshape(-1)]}
+    if p.scores is not None:
+        ann["scores"] = [round(float(v), 5) for v in p.scores]
+    if p.score is not None:
+        ann["score"] = round(float(p.score), 5)
+    if p.present.any():
+        pts = p.keypoints[p.present, :2]
+        x0, y0 = pts.min(0)
+        x1, y1 = pts.max(0)
+        ann["bbox"] = [round(float(v), 3) for v in (x0, y0, x1 - x0, y1 - y0)]
+    if p.head_rect is not None:
+        x1, y1, x2, y2 = (float(v) for v in p.head_rect)
+        ann["bbox_head"] = [round(v, 3) for v in (x1, y1, x2 - x1, y2 - y1)]
+    return ann
+
+
+def to_posetrack17(seq: Sequence) -> dict:
+    """The 2017 annolist document; joints are matched by name onto poseval's 15 ids."""
+    ids = {name: POSETRACK17_JOINTS.index(name) for name in seq.joint_names
+           if name in POSETRACK17_JOINTS}
+    annolist = []
+    for f in seq.frames:
+        rects = [_annorect17(p, seq.joint_names, ids) for p in f.people]
+        entry = {"image": [{"name": f.file_name}], "imgnum": [int(f.frame_id) + 1],
+                 "annorect": rects, "is_labeled": [1 if f.is_labeled else 0]}
+        if f.ignore_regions:
+            entry["ignore_regions"] = [{"point": [{"x": [float(x)], "y": [float(y)]} for x, y in r]}
+                                       for r in f.ignore_regions]
+        annolist.append(entry)
+    return {"annolist": annolist}
+
+
+def _annorect17(p: Person, names, ids) -> dict:
+    points = []
+    for j, name in enumerate(names):
+        if name not in ids or not p.present[j]:
+            continue
+        point = {"id": [ids[name]], "x": [float(p.keypoints[j, 0])], "y": [float(p.keypoints[j, 1])],
+                 "is_visible": [int(p.keypoints[j, 2] > 0)]}
+        if p.scores is not None:
+            point["score"] = [float(p.scores[j])]
+        points.append(point)
+    rect = {"track_id": [None if p.track_id is None else int(p.track_id)],
+            "annopoints": [{"point": points}]}
+    if p.head_rect is not None:
+        for key, v in zip(("x1", "y1", "x2", "y2"), p.head_rect):
+            rect[key] = [float(v)]
+    if p.score is not None:
+        rect["score"] = [float(p.score)]
+    return rect
+
+
+def write_posetrack18(seq: Sequence, path) -> None:
+    write_json_atomic(path, to_posetrack18(seq))
+
+
+def write_posetrack17(seq: Sequence, path) -> None:
+    write_json_atomic(path, to_posetrack17(seq))

@@ -1,0 +1,185 @@
+"""The pairwise tracker: determinism, lost-track re-identification, config, fitting, noise."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from pose_tf.config import load_config
+from pose_tf.errors import PoseTfError
+from pose_tf.pose import Pose
+from pose_tf.tracking import (FEATURES, NOISE_LEVELS, DetectorNoise, NoiseLevel, PoseTracker,
+                              TrackerConfig, fit_logistic, fit_tracker, identity_scores,
+                              load_tracker_config, save_tracker_config, track_sequence)
+
+# A standing person, 17 COCO joints, about 200 px tall, origin at the hips' middle.
+FIGURE = np.array([
+    [0, -160], [-6, -166], [6, -166], [-14, -162], [14, -162], [-30, -120], [30, -120],
+    [-38, -70], [38, -70], [-40, -25], [40, -25], [-18, 0], [18, 0], [-20, 50], [20, 50],
+    [-20, 100], [20, 100]], float)
+
+
+def walker(origin, velocity, frame, track_id=None, missing=()):
+    xy = FIGURE + np.asarray(origin, float) + np.asarray(velocity, float) * frame
+    kps = np.concatenate([xy, np.ones((17, 1))], 1)
+    kps[list(missing), 2] = 0
+    return Pose(kps, 1.0, track_id)
+
+
+def scene(frames=30, gap_for=None, gap=(), seed=0):
+    """Three people walking; person `gap_for` is not detected during frames `gap`."""
+    people = [((100, 300), (4, 0)), ((400, 300), (-3, 1)), ((700, 320), (0, -2))]
+    rng = np.random.default_rng(seed)
+    out = []
+    for f in range(frames):
+        poses = [walker(o, v, f, track_id=i) for i, (o, v) in enumerate(people)
+                 if not (i == gap_for and f in gap)]
+        out.append([poses[i] for i in rng.permutation(len(poses))])
+    return out
+
+
+@pytest.fixture(scope="module")
+def config():
+    return load_tracker_config()
+
+
+def strip_ids(frames):
+    return [[Pose(p.keypoints, p.score) for p in poses] for poses in frames]
+
+
+def test_shipped_weights_load_and_are_fit_on_bonn_train(config):
+    assert list(config.features) == list(FEATURES)
+    assert "train" in config.fitted_on
+    assert 0 < config.min_probability < 1
+
+
+def test_tracker_is_deterministic_and_has_no_shared_state(config):
+    dets, _ = DetectorNoise(NOISE_LEVELS["medium"], seed=3)(scene(40))
+    first = [[p.track_id for p in poses] for poses in track_sequence(dets, config)]
+    second = [[p.track_id for p in poses] for poses in track_sequence(dets, config)]
+    assert first == second
+    # two trackers stepped in turn do not disturb each other
+    a, b = PoseTracker(config), PoseTracker(config)
+    interleaved = []
+    for poses in dets:
+        interleaved.append([p.track_id for p in a.update(poses)])
+        b.update(list(reversed(poses)))
+    assert interleaved == first
+    # input poses are not modified
+    assert all(p.track_id is None for poses in dets for p in poses)
+
+
+def test_clean_walkers_keep_one_id_each(config):
+    frames = scene(30)
+    tracked = track_sequence(strip_ids(frames), config)
+    per_person = {}
+    for poses, original in zip(tracked, frames):
+        assert len({p.track_id for p in poses}) == len(poses)      # distinct ids in a frame
+        for p, o in zip(poses, original):
+            per_person.setdefault(o.track_id, set()).add(p.track_id)
+    assert len(per_person) == 3 and all(len(v) == 1 for v in per_person.values())
+
+
+def test_lost_person_gets_their_id_back(config):
+    frames = scene(30, gap_for=0, gap=range(10, 15))        # missed for 5 frames
+    assert config.max_lost_frames >= 5
+    tracked = track_sequence(strip_ids(frames), config)
+    before = [p.track_id for p, o in zip(tracked[9], frames[9]) if o.track_id == 0]
+    after = [p.track_id for p, o in zip(tracked[15], frames[15]) if o.track_id == 0]
+    assert before == after and len(before) == 1
+    assert len({p.track_id for poses in tracked for p in poses}) == 3
+    # with a memory shorter than the gap, the person comes back under a new id
+    short = replace(config, max_lost_frames=2)
+    tracked = track_sequence(strip_ids(frames), short)
+    before = [p.track_id for p, o in zip(tracked[9], frames[9]) if o.track_id == 0]
+    after = [p.track_id for p, o in zip(tracked[15], frames[15]) if o.track_id == 0]
+    assert before != after
+    assert len({p.track_id for poses in tracked for p in poses}) == 4
+
+
+def test_constant_velocity_prediction_links_a_fast_mover_after_a_gap(config):
+    # 25 px/frame: after 4 missed frames the person is 125 px (over half a body) away
+    frames = []
+    for f in range(20):
+        if 8 <= f < 12:
+            frames.append([])
+            continue
+        frames.append([walker((100, 300), (25, 0), f)])
+    tracked = track_sequence(frames, config)
+    assert len({p.track_id for poses in tracked for p in poses}) == 1
+    # without the velocity (a tracker that never moves its template) the link is lost
+    probs = PoseTracker(config)
+    for poses in frames[:8]:
+        probs.update(poses)
+    for _ in range(4):
+        probs.update([])
+    p_moving = probs.probabilities([walker((100, 300), (25, 0), 12)])[0, 0]
+    p_static = probs.probabilities([walker((100, 300), (25, 0), 7)])[0, 0]
+    assert p_moving > p_static
+
+
+def test_empty_frames_and_no_people(config):
+    tracker = PoseTracker(config)
+    assert tracker.update([]) == []
+    out = tracker.update([walker((0, 300), (0, 0), 0)])
+    assert out[0].track_id == 0
+    assert tracker.update([]) == []
+
+
+def test_config_errors_name_file_and_key(tmp_path, config):
+    path = tmp_path / "t.yaml"
+    save_tracker_config(config, path)
+    assert load_config(path, TrackerConfig) == config
+    text = path.read_text()
+    (tmp_path / "bad.yaml").write_text(text.replace("min_probability:", "min_probablity:"))
+    with pytest.raises(PoseTfError, match=r"bad\.yaml: unknown key 'min_probablity'"):
+        load_tracker_config(tmp_path / "bad.yaml")
+    short = replace(config, weights=config.weights[:-1])
+    save_tracker_config(short, tmp_path / "short.yaml")
+    with pytest.raises(PoseTfError, match=r"short\.yaml: 'weights' must have"):
+        load_tracker_config(tmp_path / "short.yaml")
+
+
+def test_noise_model_is_seeded_and_labels_spurious_people():
+    frames = scene(30)
+    level = NoiseLevel("test", 0.05, 0.2, 0.1, 3, 1.0)
+    a = DetectorNoise(level, seed=5)(frames)
+    b = DetectorNoise(level, seed=5)(frames)
+    c = DetectorNoise(level, seed=6)(frames)
+    assert a[1] == b[1]
+    assert all(np.array_equal(p.keypoints, q.keypoints) for fp, fq in zip(a[0], b[0]) for p, q in zip(fp, fq))
+    assert a[1] != c[1]
+    labels = [x for f in a[1] for x in f]
+    assert labels.count(-1) > 10                        # about one spurious person per frame
+    assert 0 < sum(x >= 0 for x in labels) < 90         # some people missed
+    kept = [p for f in a[0] for p in f]
+    assert all(p.track_id is None for p in kept)        # detections carry no identity
+
+
+def test_fit_logistic_recovers_a_separator():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4000, 2))
+    y = (2 * x[:, 0] - x[:, 1] + 0.3 * rng.normal(size=4000)) > 0.5
+    w, b, mean, std = fit_logistic(x, y)
+    # direction of the weights (in raw units) matches 2, -1
+    raw = w / std
+    assert raw[0] > 0 > raw[1]
+    assert raw[0] / -raw[1] == pytest.approx(2.0, rel=0.2)
+
+
+def test_fit_tracker_on_synthetic_tracks_beats_chance():
+    seqs = [scene(25, seed=s) for s in range(3)]
+    cfg, report = fit_tracker(seqs, [NOISE_LEVELS["low"]], seed=0, gates=(0.2, 0.5))
+    cfg.validate()
+    assert report["positive_pairs"] > 100 and report["train_accuracy"] > 0.95
+    dets, labels = DetectorNoise(NOISE_LEVELS["low"], seed=9)(scene(25, seed=7))
+    assert identity_scores(track_sequence(dets, cfg), labels)["IDF1"] > 0.8
+
+
+def test_identity_scores_by_hand():
+    p = lambda tid: Pose(np.ones((17, 3)), 1.0, tid)  # noqa: E731
+    tracked = [[p(5), p(6)], [p(5), p(6)], [p(6), p(7)]]
+    labels = [[0, 1], [0, 1], [0, -1]]                  # frame 2: person 0 switches to 6, a FP
+    s = identity_scores(tracked, labels)
+    assert s["IDSW"] == 1
+    # IDTP: 0<->5 (2) + 1<->6 (2) = 4; IDFN 1 (frame 2 of person 0); IDFP 2 (6 and 7 in frame 2)
+    assert s["IDF1"] == pytest.approx(8 / 11)
