@@ -79,7 +79,8 @@ def connection_score(pa, pb, maps, cx, cy, p):
 
 def group_ref(peaks, maps, limbs, num_parts, **params):
     p = dict(num_samples=10, paf_threshold=0.05, min_inlier_ratio=0.8, min_parts=3,
-             min_mean_score=0.2, **params)
+             min_mean_score=0.2)
+    p.update(params)
     by_part = [np.flatnonzero(peaks[:, 3] == k) for k in range(num_parts)]
     owner = -np.ones(len(peaks), int)
     people = []   # dicts: peak (list per part), score, count

@@ -112,7 +112,10 @@ def test_compiled_grouping_matches_numpy_reference_on_real_maps(peer_maps):
     for maps in peer_maps:
         peaks = find_peaks(maps, OPENPOSE18, params)
         people, scores = group(maps, peaks, OPENPOSE18, params)
-        ref_people, ref_scores = group_ref(peaks, maps, limb_table(OPENPOSE18), 18)
+        ref_people, ref_scores = group_ref(
+            peaks, maps, limb_table(OPENPOSE18), 18, num_samples=params.num_samples,
+            paf_threshold=params.paf_threshold, min_inlier_ratio=params.min_inlier_ratio,
+            min_parts=params.min_parts, min_mean_score=params.min_mean_score)
         np.testing.assert_array_equal(people, ref_people)
         np.testing.assert_allclose(scores, ref_scores, rtol=1e-4)
         total += len(people)
