@@ -17,12 +17,15 @@ def add_model_arguments(parser, model_required: bool = False) -> None:
                         f"(default: the shipped model, {DEFAULT_MODEL.relative_to(DEFAULT_MODEL.parents[2])})")
     g.add_argument("--layout", choices=("coco17", "openpose18"),
                    help="output layout of the network (default: coco17 for .keras, "
-                        "openpose18 for frozen .pb graphs)")
+                        "openpose18 for frozen .pb graphs; exported artefacts carry their own)")
     g.add_argument("--input-size", default="368x432", metavar="HxW",
                    help="box the image is resized into, aspect ratio kept (default 368x432)")
     g.add_argument("--scales", default="1.0",
                    help="comma-separated test-time scales, maps merged before peaks (e.g. 1,0.75)")
     g.add_argument("--flip", action="store_true", help="test-time horizontal flip")
+    g.add_argument("--canvas", choices=("box", "fit"), default="box",
+                   help="pad the resized image to the whole --input-size box (default) or "
+                        "only to a multiple of 16 (faster on wide/tall images)")
     g.add_argument("--peak-threshold", type=float, default=None,
                    help="heatmap value a keypoint peak must exceed")
 
@@ -58,4 +61,5 @@ def estimator_from_args(args):
         import dataclasses
         params = dataclasses.replace(params, peak_threshold=args.peak_threshold)
     return Estimator.from_path(model_path(args), layout=args.layout, params=params,
-                               input_size=parse_size(args.input_size), scales=scales, flip=args.flip)
+                               input_size=parse_size(args.input_size), scales=scales, flip=args.flip,
+                               canvas=args.canvas)
