@@ -1,0 +1,170 @@
+#!/usr/bin/env python
+"""Our networks vs the peer network (tf-pose-estimation mobilenet_v2_small), one run.
+
+For each backbone (the networks of setting/*.yaml, plus MobileNet v3 with the same heads as
+MobileNet-thin 0.75) at 368x432, batch 1, on this CPU: parameters, FLOPs (TF profiler on
+the frozen inference graph, 2 FLOPs per multiply-add; the peer's frozen graph through the
+same counter) and forward time. Forward times are medians over `--rounds` rounds; every
+round runs every network once, peer included, so load from other processes hits all of
+them alike.
+
+    python bench/networks.py [--rounds 15] [--json out/bench/networks.json]
+"""
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from pose_tf.settings import ModelSetting, load_setting  # noqa: E402
+
+PEER = ROOT.parent / "shared" / "peer" / "tfpose_mobilenet_v2_small" / "graph_opt.pb"
+
+# name -> (setting file whose model it is, overrides); the thin 0.75 heads are reused for v3.
+NETWORKS = {
+    "mobilenet_thin_0.75": ("MPPE_F6_FPN_MOBILENET_THIN_0.75_MSE_368_432_v1", {}),
+    "mobilenet_thin_small": ("MPPE_F6_small_FPN_MOBILENET_THIN_MSE_368_432_v6", {}),
+    "mobilenet_v1_0.5": ("MPPE_F6_MOBILENET_v1_0.5_MSE_368_432_v1", {}),
+    "mobilenet_v2_0.5": ("MPPE_F6_MOBILENET_v2_0.5_MSE_368_432_v1", {}),
+    "mobilenet_v3_small_1.0": ("MPPE_F6_FPN_MOBILENET_THIN_0.75_MSE_368_432_v1",
+                               {"backbone": "mobilenet_v3_small", "alpha": 1.0}),
+    "mobilenet_v3_large_0.75": ("MPPE_F6_FPN_MOBILENET_THIN_0.75_MSE_368_432_v1",
+                                {"backbone": "mobilenet_v3_large", "alpha": 0.75}),
+    "shufflenet_v2_0.5": ("MPPE_F6_SHUFFLENET_v2_0.5_MSE_368_432_v1", {}),
+    "default_thin_0.5": ("shared_thin_0.5", {}),
+}
+
+
+def model_setting(name) -> ModelSetting:
+    setting_name, overrides = NETWORKS[name]
+    model = load_setting(ROOT / "setting" / f"{setting_name}.yaml").model
+    return dataclasses.replace(model, **overrides)
+
+
+def keras_forward(model, shape):
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32)])
+    def forward(x):
+        return model(x, training=False)[-1]
+
+    return forward
+
+
+def peer_forward(shape):
+    import tensorflow as tf
+
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(PEER.read_bytes())
+
+    def load():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+
+    wrapped = tf.compat.v1.wrap_function(load, [])
+    forward = wrapped.prune(wrapped.graph.get_tensor_by_name("image:0"),
+                            wrapped.graph.get_tensor_by_name("Openpose/concat_stage7:0"))
+    return forward, graph_def
+
+
+def graph_weights(graph_def) -> int:
+    """Parameters of a frozen graph: elements of its float constants with > 1 element."""
+    import numpy as np
+
+    total = 0
+    for node in graph_def.node:
+        if node.op == "Const" and node.attr["dtype"].type == 1:     # DT_FLOAT
+            dims = [d.size for d in node.attr["value"].tensor.tensor_shape.dim]
+            size = int(np.prod(dims)) if dims else 1
+            total += size if size > 1 else 0
+    return total
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", default="368x432", help="input HxW (default 368x432)")
+    ap.add_argument("--rounds", type=int, default=15, help="timed rounds (median reported)")
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--only", default="", help="comma-separated subset of network names")
+    ap.add_argument("--json", help="write per network: params, flops, forward_ms, peer_forward_ms")
+    args = ap.parse_args()
+
+    import numpy as np
+    import tensorflow as tf
+
+    from pose_tf.nets import build_model
+    from pose_tf.nets.stats import count_params, frozen_graph_flops, model_flops
+
+    tf.get_logger().setLevel("ERROR")   # one tf.function per network is intended
+
+    height, width = (int(v) for v in args.size.split("x"))
+    shape = (1, height, width, 3)
+    names = [n for n in NETWORKS if not args.only or n in args.only.split(",")]
+    names = [n for n in names if (ROOT / "setting" / f"{NETWORKS[n][0]}.yaml").exists()]
+    image = tf.constant(np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32))
+
+    runs, rows = {}, {}
+    for name in names:
+        setting = model_setting(name)
+        model = build_model(setting)
+        rows[name] = {"backbone": setting.backbone, "alpha": setting.alpha,
+                      "stages": setting.stages, "params": count_params(model),
+                      "flops": model_flops(model, shape)}
+        runs[name] = keras_forward(model, shape)
+    have_peer = PEER.exists()
+    if have_peer:
+        peer, peer_graph = peer_forward(shape)
+        runs["peer"] = lambda x: peer(x[..., ::-1])     # the peer takes BGR
+        rows["peer"] = {"backbone": "tf-pose mobilenet_v2_small (frozen .pb)", "alpha": None,
+                        "stages": 6, "params": graph_weights(peer_graph),
+                        "flops": frozen_graph_flops(peer_graph, "image:0", shape)}
+    else:
+        print(f"peer network not found ({PEER}); timing ours only", file=sys.stderr)
+
+    times = {name: [] for name in runs}
+    for _ in range(args.warmup):
+        for fn in runs.values():
+            fn(image).numpy()
+    for _ in range(args.rounds):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            fn(image).numpy()
+            times[name].append(1e3 * (time.perf_counter() - start))
+    medians = {name: float(np.median(t)) for name, t in times.items()}
+    peer_ms = medians.get("peer")
+
+    print(f"networks at {height}x{width}, batch 1, median of {args.rounds} interleaved rounds "
+          f"({os.cpu_count()} CPUs, TF {tf.__version__})")
+    print(f"{'network':26} {'params':>10} {'GFLOPs':>8} {'forward ms':>11} {'vs peer':>8}")
+    for name, row in rows.items():
+        ratio = f"{medians[name] / peer_ms:.2f}x" if peer_ms else "-"
+        params = f"{row['params'] / 1e6:.2f}M" if row["params"] else "-"
+        print(f"{name:26} {params:>10} {row['flops'] / 1e9:8.2f} {medians[name]:11.1f} {ratio:>8}")
+
+    thin = medians.get("mobilenet_thin_0.75")
+    if thin is not None and peer_ms:
+        verdict = "not slower than" if thin <= peer_ms else "SLOWER than"
+        print(f"mobilenet_thin_0.75 is {verdict} the peer per image: {thin:.1f} ms vs {peer_ms:.1f} ms")
+
+    if args.json:
+        out = {name: {**row, "forward_ms": medians[name], "peer_forward_ms": peer_ms}
+               for name, row in rows.items() if name != "peer"}
+        if have_peer:
+            out["peer"] = {**rows["peer"], "forward_ms": peer_ms}
+        out["_meta"] = {"input_size": [height, width], "rounds": args.rounds, "batch": 1,
+                        "flops_counter": "tf.compat.v1.profiler float_operation, frozen graph"}
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(out, indent=2) + "\n")
+        os.replace(tmp, path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

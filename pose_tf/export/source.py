@@ -1,0 +1,113 @@
+"""The model being exported, as one TensorFlow function with the backends' contract.
+
+Whatever the source (our .keras, a frozen .pb such as the peer's, or a SavedModel this
+module exported), `Source.forward(x)` maps a float32 RGB 0..255 batch [B, H, W, 3] to the
+raw maps [B, H/8, W/8, C]. Colour order and normalisation happen inside, so every export
+made from it takes plain RGB pixels.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from ..errors import PoseTfError
+from ..keypoints import Layout, get_layout
+from . import artefact
+
+
+@dataclass
+class Source:
+    path: str
+    layout: Layout
+    forward: Callable            # TF tensor float32 RGB [B,H,W,3] -> maps [B,h,w,C]
+    trackable: object = None     # owner of the variables (a Keras model), if any
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+
+def load_source(path, layout: Optional[str] = None) -> Source:
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise PoseTfError(f"model not found: {path}")
+    if path.endswith(".keras"):
+        return _keras_source(path, layout)
+    if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return _saved_model_source(path, layout)
+    if path.endswith(".pb"):
+        return _frozen_graph_source(path, layout)
+    raise PoseTfError(f"{path}: cannot export from this format (expected .keras, a frozen "
+                      f"graph .pb, or a SavedModel folder written by `pose-tf export`)")
+
+
+def _keras_source(path, layout) -> Source:
+    from ..runtime.keras_model import KerasNetwork
+
+    network = KerasNetwork(path, layout)   # loads with our custom layers and clear errors
+    model = network.model
+
+    def forward(x):
+        out = model(x, training=False)
+        return out[-1] if isinstance(out, (list, tuple)) else out
+
+    return Source(path, network.layout, forward, trackable=model)
+
+
+def _frozen_graph_source(path, layout) -> Source:
+    import tensorflow as tf
+
+    from ..runtime.frozen_graph import DEFAULT_INPUT, DEFAULT_OUTPUT, FrozenGraphNetwork
+
+    FrozenGraphNetwork(path, layout)       # validates the file, tensor names and channels
+    graph_def = tf.compat.v1.GraphDef()
+    with open(path, "rb") as f:
+        graph_def.ParseFromString(f.read())
+
+    def forward(x):
+        # The graph wants BGR; the export takes RGB like every other backend.
+        (maps,) = tf.graph_util.import_graph_def(graph_def, input_map={DEFAULT_INPUT: x[..., ::-1]},
+                                                 return_elements=[DEFAULT_OUTPUT], name="peer")
+        return maps
+
+    return Source(path, get_layout(layout or "openpose18"), forward)
+
+
+def _saved_model_source(path, layout) -> Source:
+    import tensorflow as tf
+
+    info = artefact.read_info(path)
+    chosen = artefact.pick_layout(info, layout, path)
+    loaded = tf.saved_model.load(path)
+    if "maps" not in loaded.signatures:
+        raise PoseTfError(f"{path}: SavedModel has no 'maps' signature (not written by pose-tf export)")
+    maps_fn = loaded.signatures["maps"]
+
+    def forward(x):
+        return maps_fn(images=x)["maps"]
+
+    return Source(path, get_layout(chosen), forward, trackable=loaded)
+
+
+def frozen(source: Source, input_size=None) -> Source:
+    """The same network with its variables folded into constants.
+
+    TFLite's converter keeps a SavedModel's variables as resource variables that the
+    interpreter never initialises (READ_VARIABLE fails, or the maps come out NaN), so the
+    TFLite path converts a variable-free function.
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    height, width = input_size or (None, None)
+    spec = tf.TensorSpec([None, height, width, 3], tf.float32)
+    constant_fn = convert_variables_to_constants_v2(
+        tf.function(source.forward, input_signature=[spec]).get_concrete_function())
+
+    def forward(x):
+        out = constant_fn(x)
+        return out[0] if isinstance(out, (list, tuple)) else out
+
+    return Source(source.path, source.layout, forward, trackable=None)

@@ -1,0 +1,549 @@
+"""Training: setting -> model + optimizer + tf.data stream -> checkpoints, logs, evaluations.
+
+    pose-tf train --setting setting/X.yaml [--resume]
+
+- Loss: masked MSE of every stage (intermediate supervision), summed over stages. The
+  masks come with the targets (`heatmap_mask`, `paf_mask`: 0 where a region is ignored or
+  a source does not label a joint/limb); the mean is over all map cells, so ignored cells
+  neither count nor re-weight the rest.
+- Distribution: `tf.distribute` (MirroredStrategy over the local devices, or
+  MultiWorkerMirroredStrategy when TF_CONFIG names a cluster); the batch in the setting
+  is the global batch.
+- Checkpoints (tf.train.CheckpointManager) hold the model, the optimizer (its `iterations`
+  is the step, so the learning rate follows) and, on single-replica runs, the tf.data
+  iterator (the data position), so a killed run continues with `--resume` at the same
+  step, learning rate and data. (Distributed iterators cannot be saved: a resumed
+  multi-replica run draws a fresh stream seeded by its step.) They go to
+  <work_dir>/<experiment>/checkpoints (outside git).
+- Logs: <logs_dir>/<experiment>/train.log (plain text) and tensorboard/ (scalars).
+- Evaluation: every `eval_every` steps the model is saved as a .keras file and scored on
+  the COCO val set with `pose_tf.evaluation.coco.evaluate` (exactly `pose-tf evaluate`);
+  the best one is kept as <work_dir>/<experiment>/best.keras.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import faulthandler
+import json
+import math
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from typing import Callable, Dict, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+import yaml
+from keras import ops
+
+from .config import to_dict
+from .errors import PoseTfError
+from .keypoints import get_layout
+from .nets import build_model
+from .settings import LearningRate, Setting
+
+
+# --------------------------------------------------------------------------------------
+# Learning rate
+
+@keras.saving.register_keras_serializable(package="pose_tf")
+class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """lr(step): linear warm-up from 0 over `warmup_steps`, then the named schedule.
+
+    A pure function of the step, so restoring the optimizer's `iterations` restores the
+    learning rate exactly.
+    """
+
+    def __init__(self, schedule="cosine", base=1e-3, total_steps=1000, warmup_steps=0,
+                 final_fraction=0.01, boundaries=(), factor=0.1, decay_steps=1000):
+        self.schedule = schedule
+        self.base = float(base)
+        self.total_steps = int(total_steps)
+        self.warmup_steps = int(warmup_steps)
+        self.final_fraction = float(final_fraction)
+        self.boundaries = [int(b) for b in boundaries]
+        self.factor = float(factor)
+        self.decay_steps = int(decay_steps)
+
+    @classmethod
+    def from_setting(cls, lr: LearningRate, total_steps: int) -> "LearningRateSchedule":
+        return cls(lr.schedule, lr.base, total_steps, lr.warmup_steps, lr.final_fraction,
+                   lr.boundaries, lr.factor, lr.decay_steps)
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        after_warmup = ops.maximum(step - self.warmup_steps, 0.0)
+        if self.schedule == "constant":
+            value = ops.convert_to_tensor(self.base, "float32")
+        elif self.schedule == "cosine":
+            span = max(self.total_steps - self.warmup_steps, 1)
+            progress = ops.minimum(after_warmup / span, 1.0)
+            cosine = 0.5 * (1.0 + ops.cos(math.pi * progress))
+            value = self.base * (self.final_fraction + (1.0 - self.final_fraction) * cosine)
+        elif self.schedule == "step":
+            passed = sum(ops.cast(step >= b, "float32") for b in self.boundaries)
+            value = self.base * ops.power(self.factor, passed)
+        elif self.schedule == "exponential":
+            value = self.base * ops.power(self.factor, after_warmup / self.decay_steps)
+        else:
+            raise ValueError(f"unknown learning-rate schedule {self.schedule!r}")
+        if self.warmup_steps > 0:
+            value = value * ops.minimum((step + 1.0) / self.warmup_steps, 1.0)
+        return value
+
+    def get_config(self):
+        return {"schedule": self.schedule, "base": self.base, "total_steps": self.total_steps,
+                "warmup_steps": self.warmup_steps, "final_fraction": self.final_fraction,
+                "boundaries": self.boundaries, "factor": self.factor,
+                "decay_steps": self.decay_steps}
+
+
+def make_optimizer(training, schedule):
+    common = {"learning_rate": schedule}
+    if training.clipnorm:
+        common["clipnorm"] = training.clipnorm
+    if training.optimizer == "adam":
+        optimizer = keras.optimizers.Adam(**common)
+    elif training.optimizer == "adamw":
+        optimizer = keras.optimizers.AdamW(weight_decay=training.weight_decay, **common)
+    elif training.optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(momentum=training.momentum, nesterov=True, **common)
+    else:
+        optimizer = keras.optimizers.RMSprop(momentum=training.momentum, **common)
+    if training.mixed_precision == "mixed_float16":
+        # float16 gradients underflow without loss scaling; bfloat16 has float32's range.
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+# --------------------------------------------------------------------------------------
+# Loss
+
+def masked_mse(outputs, targets):
+    """Per-example loss [B] summed over stages, and the per-stage [B] losses.
+
+    outputs: list of [B, h, w, C] stage maps (heatmaps then PAFs); targets: the pipeline's
+    dict with heatmaps/pafs and their masks (1 = supervise).
+    """
+    target = tf.concat([targets["heatmaps"], targets["pafs"]], axis=-1)
+    mask = tf.concat([targets["heatmap_mask"], targets["paf_mask"]], axis=-1)
+    per_stage = []
+    for output in outputs:
+        error = mask * tf.square(tf.cast(output, tf.float32) - target)
+        per_stage.append(tf.reduce_mean(error, axis=[1, 2, 3]))
+    return tf.add_n(per_stage), per_stage
+
+
+# --------------------------------------------------------------------------------------
+# Distribution
+
+def _cluster_size_from_tf_config() -> int:
+    try:
+        cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    except json.JSONDecodeError:
+        raise PoseTfError("TF_CONFIG is not valid JSON") from None
+    return sum(len(tasks) for tasks in cluster.values())
+
+
+def make_strategy(kind: str):
+    """tf.distribute strategy for `training.distribute` ("auto" picks by environment)."""
+    if kind == "auto":
+        if _cluster_size_from_tf_config() > 1:
+            kind = "multi_worker"
+        elif len(tf.config.list_logical_devices("GPU")) > 1 or \
+                len(tf.config.list_logical_devices("CPU")) > 1:
+            kind = "mirrored"
+        else:
+            kind = "none"
+    if kind == "none":
+        return tf.distribute.get_strategy()
+    if kind == "multi_worker":
+        if _cluster_size_from_tf_config() < 1:
+            raise PoseTfError("training.distribute is 'multi_worker' but TF_CONFIG names no cluster")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
+    if gpus:
+        return tf.distribute.MirroredStrategy(gpus)
+    cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+    # NCCL is GPU-only: reduce CPU replicas on one device.
+    return tf.distribute.MirroredStrategy(cpus, cross_device_ops=tf.distribute.ReductionToOneDevice())
+
+
+def strategy_name(strategy) -> str:
+    for cls in (tf.distribute.MultiWorkerMirroredStrategy, tf.distribute.MirroredStrategy):
+        if isinstance(strategy, cls):
+            return cls.__name__ if cls is tf.distribute.MirroredStrategy else "MultiWorkerMirroredStrategy"
+    return "no distribution"
+
+
+def is_chief(strategy) -> bool:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+# --------------------------------------------------------------------------------------
+# Data
+
+def pipeline_dataset_fn(setting: Setting) -> Callable:
+    """dataset_fn(input_context, start_step) for `distribute_datasets_from_function`.
+
+    start_step > 0 (a resumed run whose data position is not in the checkpoint) re-seeds
+    the stream, so it does not replay the first batches of the run.
+    """
+    data = setting.data
+
+    def dataset_fn(input_context, start_step=0):
+        from .pipeline import build_dataset
+
+        per_replica = input_context.get_per_replica_batch_size(data.batch_size)
+        seed = setting.training.seed + 104729 * start_step
+        # Each input pipeline (worker) draws its own stream from the same seed family.
+        return build_dataset(
+            data.recipe, input_size=tuple(data.input_size), stride=data.targets.stride,
+            batch_size=per_replica, training=True, seed=seed + 7919 * input_context.input_pipeline_id,
+            layout=get_layout(setting.model.layout), augment=data.augment, targets=data.targets,
+            records_root=data.records_root, shuffle_buffer=data.shuffle_buffer,
+            threads=data.threads)
+
+    return dataset_fn
+
+
+# --------------------------------------------------------------------------------------
+# Logging
+
+def _scalar_metadata() -> bytes:
+    from tensorflow.core.framework import summary_pb2
+
+    plugin = summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
+    return summary_pb2.SummaryMetadata(plugin_data=plugin).SerializeToString()
+
+
+_SCALAR_METADATA = _scalar_metadata()
+
+
+class RunLog:
+    """Plain-text train.log (appended, flushed per line) plus TensorBoard scalars."""
+
+    def __init__(self, log_dir: Optional[str]):
+        self.log_dir = log_dir
+        self._file = None
+        self._writer = None
+        if log_dir:
+            os.makedirs(log_dir, exist_ok=True)
+            self._file = open(os.path.join(log_dir, "train.log"), "a", encoding="utf-8")
+            self._writer = tf.summary.create_file_writer(os.path.join(log_dir, "tensorboard"))
+
+    def line(self, text: str):
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        message = f"{stamp} {text}"
+        print(message, file=sys.stderr, flush=True)
+        if self._file:
+            self._file.write(message + "\n")
+            self._file.flush()
+
+    def scalars(self, step: int, values: Dict[str, float]):
+        if self._writer is None:
+            return
+        # tf.summary.write with the "scalars" plugin tag is what tensorboard's scalar()
+        # writes; doing it directly spares the tensorboard package as a dependency.
+        with self._writer.as_default(step=step):
+            for name, value in values.items():
+                tf.summary.write(name, tf.constant(value, tf.float32), metadata=_SCALAR_METADATA)
+        self._writer.flush()
+
+    def close(self):
+        if self._file:
+            self._file.close()
+        if self._writer:
+            self._writer.close()
+
+
+def save_model_atomic(model, path: str):
+    """Write a .keras file via a temporary name in the same folder, then rename."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".keras", dir=os.path.dirname(path) or ".")
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.chmod(tmp, 0o644)      # mkstemp makes 0600; a model file is meant to be shared
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _rank(metrics: Dict[str, float]):
+    """Order of evaluations: AP, then AR and mean OKS (AP is 0 for a long time early in a
+    run); on a tie the later one wins (`>=`), having trained longer."""
+    return tuple(metrics.get(k, 0.0) for k in ("AP", "AR", "mean_oks"))
+
+
+def _write_json_atomic(path: str, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------------------
+# The trainer
+
+class Trainer:
+    """One experiment's training state; `run()` trains to `training.steps`.
+
+    dataset_fn(input_context) -> tf.data.Dataset of (images, targets) per-replica batches
+    (default: the setting's recipe through pose_tf.pipeline); evaluate_fn(model_path) ->
+    metrics dict (default: COCO evaluation of the setting's val set).
+    """
+
+    def __init__(self, setting: Setting, dataset_fn: Optional[Callable] = None,
+                 evaluate_fn: Optional[Callable] = None):
+        self.setting = setting
+        training = setting.training
+        self.strategy = make_strategy(training.distribute)
+        self.chief = is_chief(self.strategy)
+        replicas = self.strategy.num_replicas_in_sync
+        if setting.data.batch_size % replicas:
+            raise PoseTfError(f"{setting.path}: data.batch_size {setting.data.batch_size} is not "
+                              f"divisible by the {replicas} replicas")
+        self.run_dir = os.path.join(training.work_dir, setting.name)
+        self.log = RunLog(os.path.join(training.logs_dir, setting.name) if self.chief else None)
+        self.evaluate_fn = evaluate_fn or (self._coco_evaluate if training.eval_every else None)
+
+        policy = "float32" if training.mixed_precision == "none" else training.mixed_precision
+        keras.mixed_precision.set_global_policy(policy)
+        keras.utils.set_random_seed(training.seed)
+        with self.strategy.scope():
+            self.model = build_model(setting.model)
+            self.schedule = LearningRateSchedule.from_setting(training.lr, training.steps)
+            self.optimizer = make_optimizer(training, self.schedule)
+            self.optimizer.build(self.model.trainable_variables)
+        self.dataset_fn = dataset_fn or pipeline_dataset_fn(setting)
+        # The tf.data iterator (the exact data position) is saved in checkpoints where TF
+        # can: single-replica runs. Distributed iterators are not trackable; there a
+        # resumed run draws a fresh stream seeded by the step it resumes at.
+        self.data_in_checkpoint = training.checkpoint_data and replicas == 1 and \
+            isinstance(self.strategy, type(tf.distribute.get_strategy()))
+        self.iterator = self._make_iterator(0) if self.data_in_checkpoint else None
+        tracked = {"data": self.iterator} if self.data_in_checkpoint else {}
+
+        # Non-chief workers must save too (variables may be read collectively) but into a
+        # scratch folder; only the chief's checkpoints are the run's.
+        checkpoint_dir = os.path.join(self.run_dir, "checkpoints") if self.chief else \
+            tempfile.mkdtemp(prefix="pose-tf-worker-ckpt-")
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, **tracked)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, checkpoint_dir, max_to_keep=training.keep_checkpoints,
+            step_counter=self.optimizer.iterations)
+        self._train_step = self._make_train_step()
+        self._stop_signal = None
+
+    def _make_iterator(self, start_step: int):
+        dataset = self.strategy.distribute_datasets_from_function(
+            lambda context: self.dataset_fn(context, start_step))
+        return iter(dataset)
+
+    # -- steps -------------------------------------------------------------------------
+    def _make_train_step(self):
+        model, optimizer, strategy = self.model, self.optimizer, self.strategy
+        global_batch = self.setting.data.batch_size
+
+        def replica_step(images, targets):
+            with tf.GradientTape() as tape:
+                outputs = model(images, training=True)
+                per_example, per_stage = masked_mse(outputs, targets)
+                loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+                scaled = optimizer.scale_loss(loss)
+            gradients = tape.gradient(scaled, model.trainable_variables)
+            optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+            last = tf.nn.compute_average_loss(per_stage[-1], global_batch_size=global_batch)
+            return {"loss": loss, "loss_last_stage": last}
+
+        @tf.function
+        def train_step(iterator):
+            images, targets = next(iterator)
+            per_replica = strategy.run(replica_step, args=(images, targets))
+            return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+                    for k, v in per_replica.items()}
+
+        return train_step
+
+    @property
+    def step(self) -> int:
+        return int(self.optimizer.iterations.numpy())
+
+    def learning_rate(self, step: Optional[int] = None) -> float:
+        return float(self.schedule(self.step if step is None else step))
+
+    # -- checkpoints -------------------------------------------------------------------
+    def restore_or_start(self, resume: bool):
+        latest = self.manager.latest_checkpoint if self.chief else \
+            tf.train.latest_checkpoint(os.path.join(self.run_dir, "checkpoints"))
+        if latest and not resume:
+            raise PoseTfError(f"{self.run_dir}: checkpoints exist; pass --resume to continue "
+                              f"or remove the folder to start again")
+        if latest:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            self.log.line(f"resumed from {latest} at step {self.step} "
+                          f"lr {self.learning_rate():.6g}")
+        else:
+            if resume:
+                self.log.line(f"--resume: no checkpoint in {self.run_dir}, starting at step 0")
+            self.log.line(f"start {self.setting.name}: {self.model.name}, "
+                          f"{self.model.count_params():,} parameters, "
+                          f"{self.strategy.num_replicas_in_sync} replica(s) "
+                          f"({strategy_name(self.strategy)}), global batch "
+                          f"{self.setting.data.batch_size}, {self.setting.training.steps} steps")
+            if self.chief and self.log.log_dir:
+                os.makedirs(self.run_dir, exist_ok=True)
+                with open(os.path.join(self.log.log_dir, "setting.yaml"), "w") as f:
+                    yaml.safe_dump(to_dict(self.setting), f, sort_keys=False)
+
+        if self.iterator is None:
+            self.iterator = self._make_iterator(self.step)
+
+    def save_checkpoint(self):
+        path = self.manager.save(checkpoint_number=self.step)
+        if self.chief:
+            self.log.line(f"checkpoint {path} step {self.step} lr {self.learning_rate():.6g}")
+        return path
+
+    # -- evaluation --------------------------------------------------------------------
+    def _coco_evaluate(self, model_path: str) -> Dict[str, float]:
+        from .estimator import Estimator
+        from .evaluation.coco import evaluate
+
+        evaluation = self.setting.evaluation
+        estimator = Estimator.from_path(model_path, input_size=tuple(evaluation.input_size))
+        return evaluate(estimator, evaluation.annotations, evaluation.images, progress=False)
+
+    def evaluate_now(self) -> Optional[Dict[str, float]]:
+        if not self.chief or self.evaluate_fn is None:
+            return None
+        start = time.time()
+        path = os.path.join(self.run_dir, "eval", "model.keras")
+        save_model_atomic(self.model, path)
+        step = self.step
+        try:
+            metrics = {k: float(v) for k, v in self.evaluate_fn(path).items()
+                       if isinstance(v, (int, float))}
+        except Exception as exc:   # a broken evaluation must not end hours of training
+            self.log.line(f"eval step {step} failed: {type(exc).__name__}: {exc}")
+            return None
+        self.log.line(f"eval step {step} " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+                      + f" ({time.time() - start:.1f} s)")
+        self.log.scalars(step, {f"eval/{k}": v for k, v in metrics.items()})
+        best_file = os.path.join(self.run_dir, "best.json")
+        best = json.load(open(best_file)) if os.path.exists(best_file) else None
+        if best is None or _rank(metrics) >= _rank(best["metrics"]):
+            shutil.copyfile(path, os.path.join(self.run_dir, "best.keras.tmp"))
+            os.replace(os.path.join(self.run_dir, "best.keras.tmp"),
+                       os.path.join(self.run_dir, "best.keras"))
+            _write_json_atomic(best_file, {"step": step, "metrics": metrics})
+            self.log.line(f"new best AP {metrics.get('AP', 0.0):.4f} at step {step}")
+        return metrics
+
+    # -- the loop ----------------------------------------------------------------------
+    def close(self):
+        """Release the input pipeline and logs before the interpreter exits: a tf.data
+        iterator left to interpreter finalisation can hang the exit of a stopped run."""
+        self.log.close()
+        self.iterator = None
+        self.checkpoint = None
+        self.manager = None
+        self.dataset_fn = None
+        import gc
+
+        gc.collect()
+
+    def _on_signal(self, signum, frame):
+        self._stop_signal = signum
+
+    def run(self, resume: bool = False, max_steps: Optional[int] = None) -> Dict[str, float]:
+        """Train until `training.steps` (or `max_steps` more steps); returns last figures."""
+        training = self.setting.training
+        self.restore_or_start(resume)
+        end = training.steps if max_steps is None else min(training.steps, self.step + max_steps)
+        previous = {}
+        if _main_thread():
+            previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+            # `kill -USR1 <pid>` prints every thread's stack: a look inside a long run.
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
+        figures: Dict[str, float] = {}
+        window, window_start, last_checkpoint = [], time.time(), time.time()
+        progress = _progress(self.step, end)
+        try:
+            while self.step < end:
+                lr = self.learning_rate()
+                values = {k: float(v) for k, v in self._train_step(self.iterator).items()}
+                if not all(math.isfinite(v) for v in values.values()):
+                    self.save_checkpoint()
+                    raise PoseTfError(f"{self.setting.path}: loss is not finite at step {self.step} "
+                                      f"({values}); lower training.lr.base or check the data")
+                step = self.step
+                window.append(values)
+                progress.update(1)
+                if step % training.log_every == 0 or step == end:
+                    elapsed = time.time() - window_start
+                    figures = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+                    rate = len(window) * self.setting.data.batch_size / max(elapsed, 1e-9)
+                    self.log.line(f"step {step} loss {figures['loss']:.6f} "
+                                  f"last_stage {figures['loss_last_stage']:.6f} lr {lr:.6g} "
+                                  f"{rate:.2f} img/s")
+                    self.log.scalars(step, {**{f"train/{k}": v for k, v in figures.items()},
+                                            "train/lr": lr, "train/images_per_s": rate})
+                    window, window_start = [], time.time()
+                timed_out = time.time() - last_checkpoint > 60 * training.checkpoint_minutes
+                if step % training.checkpoint_every == 0 or step == end or timed_out:
+                    self.save_checkpoint()
+                    last_checkpoint = time.time()
+                if training.eval_every and (step % training.eval_every == 0 or step == training.steps):
+                    figures.update({f"eval_{k}": v for k, v in (self.evaluate_now() or {}).items()})
+                if self._stop_signal is not None:
+                    self.save_checkpoint()
+                    self.log.line(f"stopped by signal {self._stop_signal} at step {step}; "
+                                  f"continue with --resume")
+                    break
+            if self.step >= training.steps and self.chief:
+                save_model_atomic(self.model, os.path.join(self.run_dir, "final.keras"))
+                self.log.line(f"done at step {self.step}: {os.path.join(self.run_dir, 'final.keras')}")
+        finally:
+            progress.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return figures
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _progress(start: int, end: int):
+    from tqdm import tqdm
+
+    return tqdm(total=end, initial=start, unit="step", disable=not sys.stderr.isatty(),
+                dynamic_ncols=True)
+
+
+def train(setting: Setting, resume: bool = False, **kwargs) -> Dict[str, float]:
+    import logging
+
+    # TF's checkpoint code logs an INFO line per save ("Sharding callback duration")
+    # through absl, which forwards to Python logging under the "absl" logger.
+    logging.getLogger("absl").setLevel(logging.WARNING)
+    trainer = Trainer(setting, **kwargs)
+    try:
+        return trainer.run(resume=resume)
+    finally:
+        trainer.close()

@@ -1,0 +1,117 @@
+"""Experiment settings: the shipped files load, bad files fail naming file and key."""
+from pathlib import Path
+
+import pytest
+
+from pose_tf.errors import PoseTfError
+from pose_tf.settings import BACKBONES, load_setting
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = sorted((ROOT / "setting").glob("*.yaml"))
+
+ORIGINAL_SIX = (
+    "MPPE_F6_FPN_MOBILENET_THIN_0.75_MSE_368_432_v1",
+    "MPPE_F7_FPN_MOBILENET_THIN_0.75_MSE_368_432_v1",
+    "MPPE_F6_small_FPN_MOBILENET_THIN_MSE_368_432_v6",
+    "MPPE_F6_MOBILENET_v1_0.5_MSE_368_432_v1",
+    "MPPE_F6_MOBILENET_v2_0.5_MSE_368_432_v1",
+    "MPPE_F6_SHUFFLENET_v2_0.5_MSE_368_432_v1",
+)
+
+
+def test_the_original_six_models_are_declared():
+    names = {p.stem for p in SETTINGS}
+    assert set(ORIGINAL_SIX) <= names
+
+
+@pytest.mark.parametrize("path", SETTINGS, ids=lambda p: p.stem)
+def test_every_shipped_setting_loads(path):
+    setting = load_setting(path)
+    assert setting.name == path.stem
+    assert setting.model.backbone in BACKBONES
+    # Relative paths are resolved against the setting file's folder.
+    assert Path(setting.data.recipe).is_absolute()
+    assert Path(setting.data.recipe).parent == ROOT / "datasets"
+    assert Path(setting.training.logs_dir) == ROOT / "logs"
+
+
+def test_names_match_their_contents():
+    # The name encodes fusion, backbone, width and input size; the file must agree.
+    for name in ORIGINAL_SIX:
+        s = load_setting(ROOT / "setting" / f"{name}.yaml")
+        assert s.data.input_size == [368, 432]
+        assert Path(s.data.recipe).stem == name.split("_")[1]
+        if "_0.75_" in name:
+            assert s.model.alpha == 0.75
+        if "_0.5_" in name:
+            assert s.model.alpha == 0.5
+        assert ("FPN" in name) == (s.model.neck == "fpn")
+        expected = {"THIN": "mobilenet_thin", "v1": "mobilenet_v1", "v2": "mobilenet_v2",
+                    "SHUFFLENET": "shufflenet_v2"}
+        assert any(key in name and s.model.backbone == value for key, value in expected.items())
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "exp.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_unknown_key_names_file_and_dotted_key(tmp_path):
+    path = _write(tmp_path, "model: {backbone: mobilenet_thin, alpah: 0.5}\ndata: {recipe: r.yaml}\n")
+    with pytest.raises(PoseTfError) as err:
+        load_setting(path)
+    assert str(path) in str(err.value) and "model.alpah" in str(err.value)
+
+
+@pytest.mark.parametrize("text, key", [
+    ("model: {backbone: resnet}\ndata: {recipe: r.yaml}", "model.backbone"),
+    ("model: {alpha: wide}\ndata: {recipe: r.yaml}", "model.alpha"),
+    ("model: {alpha: 5.0}\ndata: {recipe: r.yaml}", "model.alpha"),
+    ("model: {refine_kernel: 4}\ndata: {recipe: r.yaml}", "model.refine_kernel"),
+    ("data: {recipe: r.yaml, input_size: [368, 430]}", "data.input_size"),
+    ("data: {recipe: r.yaml, augment: {rotation: 10}}", "data.augment.rotation"),
+    ("data: {recipe: r.yaml}\ntraining: {steps: 0}", "training.steps"),
+    ("data: {recipe: r.yaml}\ntraining: {lr: {schedule: linear}}", "training.lr.schedule"),
+    ("data: {recipe: r.yaml}\ntraining: {lr: {schedule: step}}", "training.lr.boundaries"),
+    ("data: {recipe: r.yaml}\ntraining: {optimizer: lion}", "training.optimizer"),
+    ("data: {recipe: r.yaml}\ntraining: {mixed_precision: yes}", "training.mixed_precision"),
+    ("model: {}", "'data'"),
+    ("data: {input_size: [368, 432]}", "data.recipe"),
+])
+def test_bad_values_name_the_key(tmp_path, text, key):
+    path = _write(tmp_path, text + "\n")
+    with pytest.raises(PoseTfError) as err:
+        load_setting(path)
+    message = str(err.value)
+    assert str(path) in message and key in message, message
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(PoseTfError, match="not found"):
+        load_setting(tmp_path / "nope.yaml")
+
+
+def test_relative_paths_follow_the_setting_file(tmp_path):
+    folder = tmp_path / "setting"
+    folder.mkdir()
+    path = folder / "x.yaml"
+    path.write_text("data: {recipe: ../datasets/r.yaml}\n"
+                    "training: {work_dir: ../runs}\n"
+                    "evaluation: {annotations: a.json, images: /abs/images}\n")
+    s = load_setting(path)
+    assert s.data.recipe == str(tmp_path / "datasets" / "r.yaml")
+    assert s.training.work_dir == str(tmp_path / "runs")
+    assert s.evaluation.annotations == str(folder / "a.json")
+    assert s.evaluation.images == "/abs/images"
+
+
+def test_train_command_reports_bad_setting_without_traceback(tmp_path, capsys):
+    from pose_tf.cli import main
+
+    path = _write(tmp_path, "data: {recipe: r.yaml}\nmodel: {stages: 0}\n")
+    assert main(["train", "--setting", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "model.stages" in err and str(path) in err and "Traceback" not in err
+    assert main(["train", "--setting", str(tmp_path / "missing.yaml")]) == 2
+    assert "not found" in capsys.readouterr().err

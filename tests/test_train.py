@@ -1,0 +1,234 @@
+"""Training: loss, schedules, exact resume (also after SIGKILL), tf.distribute, real data."""
+import json
+import math
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from _train_tools import synthetic_dataset_fn, tiny_setting  # noqa: E402
+from conftest import COCO_MINI, need  # noqa: E402
+from pose_tf.errors import PoseTfError  # noqa: E402
+from pose_tf.settings import LearningRate  # noqa: E402
+from pose_tf.train import LearningRateSchedule, Trainer, masked_mse  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOL = ROOT / "tests" / "_train_tools.py"
+
+
+def _env(**extra):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("TF_CONFIG", None)
+    env.update(extra)
+    return env
+
+
+# -- schedule and loss -----------------------------------------------------------------
+
+def test_cosine_schedule_with_warmup_by_hand():
+    lr = LearningRateSchedule.from_setting(
+        LearningRate(schedule="cosine", base=0.1, warmup_steps=10, final_fraction=0.0), 110)
+    assert float(lr(0)) == pytest.approx(0.1 * 1 / 10)          # warm-up: (step+1)/10
+    assert float(lr(4)) == pytest.approx(0.1 * 5 / 10)
+    assert float(lr(10)) == pytest.approx(0.1)                   # cosine starts at base
+    assert float(lr(60)) == pytest.approx(0.05)                  # half-way: base / 2
+    assert float(lr(110)) == pytest.approx(0.0, abs=1e-9)
+    assert float(lr(500)) == pytest.approx(0.0, abs=1e-9)        # stays at the end value
+
+
+def test_step_and_exponential_schedules_by_hand():
+    step = LearningRateSchedule.from_setting(
+        LearningRate(schedule="step", base=1.0, boundaries=[10, 20], factor=0.5), 100)
+    assert [float(step(s)) for s in (0, 9, 10, 19, 20, 99)] == \
+        pytest.approx([1.0, 1.0, 0.5, 0.5, 0.25, 0.25])
+    exp = LearningRateSchedule.from_setting(
+        LearningRate(schedule="exponential", base=1.0, factor=0.5, decay_steps=10), 100)
+    assert float(exp(20)) == pytest.approx(0.25)
+    assert float(exp(5)) == pytest.approx(0.5 ** 0.5)
+
+
+def test_masked_mse_matches_numpy():
+    rng = np.random.default_rng(1)
+    shape = (2, 3, 4)
+    targets = {
+        "heatmaps": rng.random(shape + (18,), np.float32),
+        "pafs": rng.random(shape + (40,), np.float32),
+        "heatmap_mask": (rng.random(shape + (18,)) > 0.3).astype(np.float32),
+        "paf_mask": (rng.random(shape + (40,)) > 0.3).astype(np.float32),
+    }
+    outputs = [rng.random(shape + (58,), np.float32) for _ in range(3)]
+    total, per_stage = masked_mse([tf.constant(o) for o in outputs],
+                                  {k: tf.constant(v) for k, v in targets.items()})
+    target = np.concatenate([targets["heatmaps"], targets["pafs"]], -1)
+    mask = np.concatenate([targets["heatmap_mask"], targets["paf_mask"]], -1)
+    expected = [(mask * (o - target) ** 2).mean(axis=(1, 2, 3)) for o in outputs]
+    for got, want in zip(per_stage, expected):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
+    np.testing.assert_allclose(total.numpy(), np.sum(expected, 0), rtol=1e-6)
+    # A masked cell does not contribute, whatever the prediction there.
+    outputs[0][mask == 0] = 1e6
+    _, again = masked_mse([tf.constant(o) for o in outputs], {k: tf.constant(v) for k, v in targets.items()})
+    np.testing.assert_allclose(again[0].numpy(), expected[0], rtol=1e-6)
+
+
+# -- checkpoints -----------------------------------------------------------------------
+
+def _weights(model):
+    return [w.numpy().copy() for w in model.weights]
+
+
+def test_resume_continues_exactly(tmp_path):
+    """6 steps straight == 3 steps, a new process-like Trainer restoring, 3 more steps:
+    same step, same learning rate, same data, same weights."""
+    straight = Trainer(tiny_setting(str(tmp_path / "a"), 6, checkpoint_every=3),
+                       dataset_fn=synthetic_dataset_fn())
+    straight.run()
+    first = Trainer(tiny_setting(str(tmp_path / "b"), 6, checkpoint_every=3),
+                    dataset_fn=synthetic_dataset_fn())
+    first.run(max_steps=3)
+    lr_at_3 = first.learning_rate()
+    second = Trainer(tiny_setting(str(tmp_path / "b"), 6, checkpoint_every=3),
+                     dataset_fn=synthetic_dataset_fn())
+    with pytest.raises(PoseTfError, match="--resume"):   # never silently start over
+        second.restore_or_start(resume=False)
+    second.restore_or_start(resume=True)
+    assert second.step == 3
+    assert second.learning_rate() == lr_at_3
+    second.run(resume=True)
+    assert second.step == 6
+    for a, b in zip(_weights(straight.model), _weights(second.model)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    log = (tmp_path / "b" / "logs" / "tiny" / "train.log").read_text()
+    assert "resumed from" in log and "at step 3" in log
+    # The loss falls on the learnable synthetic task.
+    losses = [float(x) for x in re.findall(r"step \d+ loss ([0-9.]+)", log)]
+    assert losses[-1] < losses[0]
+
+
+def test_kill_then_resume_continues_from_last_checkpoint(tmp_path):
+    """SIGKILL a run mid-way; --resume starts at the last checkpoint's step and lr."""
+    log_path = tmp_path / "logs" / "tiny" / "train.log"
+    cmd = [sys.executable, str(TOOL), "--work", str(tmp_path), "--steps", "40",
+           "--checkpoint-every", "3", "--step-sleep", "0.3"]
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        text = log_path.read_text() if log_path.exists() else ""
+        if len(re.findall(r"checkpoint \S+ step", text)) >= 2:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed = log_path.read_text()
+    saved = re.findall(r"checkpoint \S+ step (\d+) lr (\S+)", killed)
+    assert len(saved) >= 2, killed
+    last_step, last_lr = saved[-1]
+    steps_run = [int(s) for s in re.findall(r"step (\d+) loss", killed)]
+    assert max(steps_run) >= int(last_step)
+
+    resumed = subprocess.run(cmd[:-2] + ["--resume"], env=_env(), capture_output=True, text=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    line = re.search(r"resumed from \S+ at step (\d+) lr (\S+)", log_path.read_text())
+    assert line is not None
+    assert (line.group(1), line.group(2)) == (last_step, last_lr)
+    assert "STEP 40" in resumed.stdout
+
+
+# -- distribution ----------------------------------------------------------------------
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    out = subprocess.run([sys.executable, str(TOOL), "--work", str(tmp_path), "--steps", "3",
+                          "--logical-cpus", "2", "--distribute", "auto"],
+                         env=_env(), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "REPLICAS 2" in out.stdout and "STEP 3" in out.stdout
+    log = (tmp_path / "logs" / "tiny" / "train.log").read_text()
+    assert "MirroredStrategy" in log
+    assert (tmp_path / "runs" / "tiny" / "checkpoints" / "checkpoint").exists()
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_multi_worker_strategy_with_two_local_workers(tmp_path):
+    ports = _free_ports(2)
+    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+    procs = []
+    for index in range(2):
+        config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        procs.append(subprocess.Popen(
+            [sys.executable, str(TOOL), "--work", str(tmp_path), "--steps", "3"],
+            env=_env(TF_CONFIG=config), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    results = [p.communicate(timeout=300) for p in procs]
+    for proc, (stdout, stderr) in zip(procs, results):
+        assert proc.returncode == 0, stderr[-3000:]
+        assert "REPLICAS 2" in stdout and "STEP 3" in stdout
+    assert "CHIEF 1" in results[0][0] and "CHIEF 0" in results[1][0]
+    log = (tmp_path / "logs" / "tiny" / "train.log").read_text()
+    assert "MultiWorkerMirroredStrategy" in log
+    assert (tmp_path / "runs" / "tiny" / "checkpoints" / "checkpoint").exists()
+
+
+# -- precision -------------------------------------------------------------------------
+
+def test_mixed_bfloat16_trains_with_float32_outputs(tmp_path):
+    import keras
+
+    try:
+        trainer = Trainer(tiny_setting(str(tmp_path), 2, mixed="mixed_bfloat16"),
+                          dataset_fn=synthetic_dataset_fn())
+        figures = trainer.run()
+        assert math.isfinite(figures["loss"])
+        assert trainer.model.get_layer("stage1_conv1_pw").compute_dtype == "bfloat16"
+        assert all(o.dtype == "float32" for o in trainer.model.outputs)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+# -- real data -------------------------------------------------------------------------
+
+REAL_SETTING = ROOT / "setting" / "shared_smoke.yaml"
+
+
+def test_two_steps_from_real_records_with_coco_evaluation(tmp_path):
+    """The real path: recipe -> pipeline -> train -> .keras -> pose-tf evaluate's code."""
+    need(COCO_MINI)
+    need(REAL_SETTING)
+    import dataclasses
+
+    from pose_tf.errors import PoseTfError
+    from pose_tf.settings import load_setting
+
+    setting = load_setting(REAL_SETTING)
+    training = dataclasses.replace(setting.training, steps=2, eval_every=2, log_every=1,
+                                   work_dir=str(tmp_path / "runs"), logs_dir=str(tmp_path / "logs"))
+    setting = dataclasses.replace(setting, training=training,
+                                  data=dataclasses.replace(setting.data, batch_size=2))
+    try:
+        trainer = Trainer(setting)
+    except PoseTfError as exc:          # records not converted on this machine
+        pytest.skip(f"records not available: {exc}")
+    figures = trainer.run()
+    trainer.log.close()
+    assert math.isfinite(figures["loss"])
+    assert 0.0 <= figures["eval_AP"] <= 1.0
+    assert (tmp_path / "runs" / setting.name / "best.keras").exists()
+    log = (tmp_path / "logs" / setting.name / "train.log").read_text()
+    assert "eval step 2 AP" in log
