@@ -18,6 +18,18 @@ def need(path: Path) -> Path:
     return path
 
 
+def small_network(seed: int, stages: int):
+    """A small untrained network of ours (real layers, our output contract), for tests."""
+    import keras
+
+    from pose_tf.nets import build_model
+    from pose_tf.settings import ModelSetting
+
+    keras.utils.set_random_seed(seed)
+    return build_model(ModelSetting(backbone="mobilenet_v2", alpha=0.35, stages=stages,
+                                    neck_channels=16, stage_channels=16, stage_convs=1))
+
+
 @pytest.fixture
 def data_dir():
     return need(DATA)

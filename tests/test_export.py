@@ -58,13 +58,9 @@ def split_diff(a, b, layout):
 
 @pytest.fixture(scope="module")
 def keras_model(tmp_path_factory):
-    keras = pytest.importorskip("keras")
-    from pose_tf.nets import build_model
-    from pose_tf.settings import ModelSetting
+    from conftest import small_network
 
-    keras.utils.set_random_seed(0)
-    model = build_model(ModelSetting(backbone="mobilenet_v2", alpha=0.35, stages=2, neck_channels=16,
-                                     stage_channels=16, stage_convs=1))
+    model = small_network(seed=0, stages=2)
     rng = np.random.default_rng(0)
     for weight in model.weights:   # non-trivial BN statistics, as a trained model has
         if "moving_variance" in weight.path:

@@ -32,13 +32,9 @@ def _tensorrt_unavailable_reason():
 
 @pytest.fixture(scope="module")
 def tiny_keras(tmp_path_factory):
-    keras = pytest.importorskip("keras")
-    from pose_tf.nets import build_model
-    from pose_tf.settings import ModelSetting
+    from conftest import small_network
 
-    keras.utils.set_random_seed(1)
-    model = build_model(ModelSetting(backbone="mobilenet_v2", alpha=0.35, stages=1, neck_channels=16,
-                                     stage_channels=16, stage_convs=1))
+    model = small_network(seed=1, stages=1)
     path = tmp_path_factory.mktemp("trt") / "tiny.keras"
     model.save(path)
     return path
