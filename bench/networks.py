@@ -58,18 +58,10 @@ def keras_forward(model, shape):
 
 
 def peer_forward(shape):
-    import tensorflow as tf
+    from pose_tf.runtime.frozen_graph import FrozenGraphNetwork
 
-    graph_def = tf.compat.v1.GraphDef()
-    graph_def.ParseFromString(PEER.read_bytes())
-
-    def load():
-        tf.compat.v1.import_graph_def(graph_def, name="")
-
-    wrapped = tf.compat.v1.wrap_function(load, [])
-    forward = wrapped.prune(wrapped.graph.get_tensor_by_name("image:0"),
-                            wrapped.graph.get_tensor_by_name("Openpose/concat_stage7:0"))
-    return forward, graph_def
+    network = FrozenGraphNetwork(str(PEER), "openpose18")
+    return network.forward, network.graph_def
 
 
 def graph_weights(graph_def) -> int:

@@ -61,10 +61,8 @@ def _frozen_graph_source(path, layout) -> Source:
 
     from ..runtime.frozen_graph import DEFAULT_INPUT, DEFAULT_OUTPUT, FrozenGraphNetwork
 
-    FrozenGraphNetwork(path, layout)       # validates the file, tensor names and channels
-    graph_def = tf.compat.v1.GraphDef()
-    with open(path, "rb") as f:
-        graph_def.ParseFromString(f.read())
+    # Loading it as a network validates the file, the tensor names and the channels.
+    graph_def = FrozenGraphNetwork(path, layout).graph_def
 
     def forward(x):
         # The graph wants BGR; the export takes RGB like every other backend.
