@@ -215,3 +215,18 @@ def test_folders_pair_sequences_by_file_name(tmp_path):
         write_posetrack18(p, tmp_path / "pred" / f"{name}.json")
     m = evaluate(read_sequences(tmp_path / "gt"), read_sequences(tmp_path / "pred"))
     assert m["sequences"] == 2 and m["MOTA"] == pytest.approx(1.0)
+
+
+def test_bonn_annolist_gives_head_rects_and_split(tmp_path):
+    """read_bonn with the original .mat lists: every video gets its split, and a missing
+    list is a one-line error naming the file."""
+    from conftest import DATA, need
+    from pose_tf.errors import PoseTfError
+    from pose_tf.io.posetrack import read_bonn
+
+    bonn = need(DATA / "posetrack_bonn")
+    sequences = read_bonn(bonn / "tracks_all_videos.json", bonn / "annolist")
+    assert sorted({s.split for s in sequences}) == ["test", "train"]
+    assert sum(s.split == "test" for s in sequences) == 30
+    with pytest.raises(PoseTfError, match="annolist.mat"):
+        read_bonn(bonn / "tracks_all_videos.json", tmp_path)

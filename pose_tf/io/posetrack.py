@@ -19,7 +19,7 @@ from typing import List, Optional, Sequence as Seq
 
 import numpy as np
 
-from ..errors import PoseTfError
+from ..errors import PoseTfError, require_file
 from .files import load_json, write_json_atomic
 from ..keypoints import COCO_KEYPOINTS, JOINT_SETS, KEYPOINT_INDEX, NUM_KEYPOINTS
 from ..pose import Pose
