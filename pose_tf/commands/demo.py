@@ -1,9 +1,9 @@
 """`pose-tf demo`: multi-person poses on an image, a folder, a video or a webcam."""
 import logging
-import time
 from pathlib import Path
 
 from ._model_args import add_model_arguments, estimator_from_args
+from ._timings import FrameTimings
 
 NAME = "demo"
 HELP = "draw multi-person poses on an image, folder, video file or webcam; write JSON"
@@ -26,24 +26,6 @@ def people_json(poses):
             for p in poses]
 
 
-class Stats:
-    def __init__(self):
-        self.frames, self.people, self.network, self.post, self.start = 0, 0, 0.0, 0.0, time.perf_counter()
-
-    def add(self, estimator, poses):
-        self.frames += 1
-        self.people += len(poses)
-        self.network += estimator.timings["network"]
-        self.post += estimator.timings["postprocess"]
-
-    def summary(self):
-        n = max(self.frames, 1)
-        wall = time.perf_counter() - self.start
-        return (f"{self.frames} frame(s), {self.people / n:.1f} people/frame, "
-                f"{self.frames / wall:.1f} FPS overall; per frame: network {self.network / n:.1f} ms, "
-                f"post-processing {self.post / n:.2f} ms")
-
-
 def run(args):
     from tqdm import tqdm
 
@@ -58,7 +40,7 @@ def run(args):
     kind = input_kind(source)
     estimator = estimator_from_args(args)
     out = Path(args.out)
-    stats = Stats()
+    stats = FrameTimings()
 
     if kind in ("image", "folder"):
         files = [Path(source)] if kind == "image" else list_images(source)
@@ -73,7 +55,7 @@ def run(args):
                 skipped += 1
                 continue
             poses = estimator(image)
-            stats.add(estimator, poses)
+            stats.add(estimator.timings, len(poses))
             write_image(out / f"{path.stem}.jpg", draw_poses(image, poses))
             write_json_atomic(out / f"{path.stem}.json", {"image": str(path), "people": people_json(poses)})
         if skipped == len(files):
@@ -86,7 +68,7 @@ def run(args):
             if writer is None:
                 writer = VideoWriter(out / f"{stem}.mp4", video.fps, (frame.shape[1], frame.shape[0]))
             poses = estimator(frame)
-            stats.add(estimator, poses)
+            stats.add(estimator.timings, len(poses))
             writer.write(draw_poses(frame, poses))
             frames.append({"frame": i, "people": people_json(poses)})
         writer.close()

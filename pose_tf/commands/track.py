@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from ._model_args import add_model_arguments, estimator_from_args
+from ._timings import FrameTimings
 
 NAME = "track"
 HELP = "track people through a video or a folder of frames; write drawn video + PoseTrack JSON"
@@ -26,33 +27,6 @@ def add_arguments(p):
     p.add_argument("--fps", type=float, default=25.0, help="frame rate of the written video for a folder input")
     p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0: all)")
     p.add_argument("--no-video", action="store_true", help="write only the PoseTrack JSON")
-
-
-class Timings:
-    """Accumulated per-stage milliseconds and the FPS summary line."""
-
-    def __init__(self):
-        self.frames, self.people = 0, 0
-        self.ms = {"network": 0.0, "postprocess": 0.0, "tracking": 0.0}
-        self.start = time.perf_counter()
-
-    def add(self, estimator_ms: dict, tracking_ms: float, people: int):
-        self.frames += 1
-        self.people += people
-        self.ms["network"] += estimator_ms.get("network", 0.0)
-        self.ms["postprocess"] += estimator_ms.get("postprocess", 0.0)
-        self.ms["tracking"] += tracking_ms
-
-    def summary(self) -> str:
-        n = max(self.frames, 1)
-        wall = time.perf_counter() - self.start
-        per = {k: v / n for k, v in self.ms.items()}
-        fps = {k: (1e3 / v if v > 0 else float("inf")) for k, v in per.items()}
-        return (f"{self.frames} frames, {self.people / n:.1f} people/frame, {self.frames / wall:.1f} FPS overall "
-                f"(incl. reading/drawing/writing)\n"
-                f"per frame: network {per['network']:.1f} ms ({fps['network']:.1f} FPS), "
-                f"post-processing {per['postprocess']:.2f} ms ({fps['postprocess']:.0f} FPS), "
-                f"tracking {per['tracking']:.3f} ms ({fps['tracking']:.0f} FPS)")
 
 
 def frames_of(source: str, max_frames: int):
@@ -88,14 +62,14 @@ def run(args) -> int:
     estimator = estimator_from_args(args)
     frames, total, fps, name = frames_of(args.input, args.max_frames)
     out = Path(args.out)
-    timings = Timings()
+    timings = FrameTimings()
     tracked, file_names, writer = [], [], None
     try:
         for file_name, image in tqdm(frames, desc="track", unit="frame", total=total):
             poses = estimator(image)
             t0 = time.perf_counter()
             poses = tracker.update(poses)
-            timings.add(estimator.timings, 1e3 * (time.perf_counter() - t0), len(poses))
+            timings.add(estimator.timings, len(poses), tracking_ms=1e3 * (time.perf_counter() - t0))
             tracked.append(poses)
             file_names.append(file_name)
             if not args.no_video:
