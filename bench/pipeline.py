@@ -350,7 +350,7 @@ def main(argv=None):
     ours_per_core = rows[1][1] / rows[1][3]
     grid_reference_per_core = rows[2][1] / rows[2][3]
     speedup = ours_per_core / reference_per_core
-    print(f"\nper core = samples per CPU-second (user + system, all threads of the process)")
+    print("\nper core = samples per CPU-second (user + system, all threads of the process)")
     print(f"ours {ours_per_core:.1f}/s per core vs reference {reference_per_core:.1f}/s per core: "
           f"speedup x{speedup:.2f} (x{ours_per_core / grid_reference_per_core:.2f} against the "
           f"grid-target variant of the reference)")

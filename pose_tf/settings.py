@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, List, Literal, Optional
+from typing import List, Literal, Optional
 
 from .augment import AugmentConfig
 from .config import load_config

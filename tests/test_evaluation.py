@@ -1,7 +1,6 @@
 """COCO evaluation: known answers with pycocotools, and the peer network on coco_mini."""
 import json
 
-import numpy as np
 import pytest
 
 from pose_tf.errors import PoseTfError

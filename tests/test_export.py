@@ -20,7 +20,6 @@ Tolerances (max |difference| over all cells of the stated maps):
   its un-folded batch-statistics normalisation amplifies quantisation error; measured
   figures in docs/export.md.)
 """
-from pathlib import Path
 
 import numpy as np
 import pytest

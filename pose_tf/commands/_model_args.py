@@ -1,7 +1,6 @@
 """Options every verb that runs a network shares (--model, --layout, sizes, TTA)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from ..errors import PoseTfError

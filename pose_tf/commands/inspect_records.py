@@ -29,7 +29,6 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    import numpy as np
     from tqdm import tqdm
 
     from ..io.images import write_image

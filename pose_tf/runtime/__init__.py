@@ -8,7 +8,7 @@ framework runs underneath. `load_network(path)` picks the backend from the path.
 from __future__ import annotations
 
 import os
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 
