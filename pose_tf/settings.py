@@ -130,6 +130,9 @@ class TrainingSetting:
     keep_checkpoints: int = 3
     checkpoint_data: bool = True          # save the tf.data position (single-replica runs)
     eval_every: int = 0                   # steps between COCO evaluations; 0 = never
+    # Before an evaluation and the final save, BN moving statistics are recomputed over
+    # this many training batches (pose_tf.nets.batchnorm); 0 = keep the moving averages.
+    bn_recalibration_batches: int = 0
     # Checkpoints go to <work_dir>/<experiment> (keep it outside git), TensorBoard + train.log
     # to <logs_dir>/<experiment>. Relative to the setting file; empty = ./runs, ./logs.
     work_dir: str = ""
@@ -139,8 +142,9 @@ class TrainingSetting:
         for key in ("steps", "log_every", "checkpoint_every", "keep_checkpoints"):
             if getattr(self, key) < 1:
                 raise ValueError(f"training.{key} must be >= 1, got {getattr(self, key)}")
-        if self.eval_every < 0:
-            raise ValueError(f"training.eval_every must be >= 0, got {self.eval_every}")
+        for key in ("eval_every", "bn_recalibration_batches"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"training.{key} must be >= 0, got {getattr(self, key)}")
         if self.clipnorm is not None and self.clipnorm <= 0:
             raise ValueError(f"training.clipnorm must be > 0, got {self.clipnorm}")
 

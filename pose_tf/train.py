@@ -16,8 +16,9 @@
   multi-replica run draws a fresh stream seeded by its step.) They go to
   <work_dir>/<experiment>/checkpoints (outside git).
 - Logs: <logs_dir>/<experiment>/train.log (plain text) and tensorboard/ (scalars).
-- Evaluation: every `eval_every` steps the model is saved as a .keras file and scored on
-  the COCO val set with `pose_tf.evaluation.coco.evaluate` (exactly `pose-tf evaluate`);
+- Evaluation: every `eval_every` steps the model is saved as a .keras file (with batch-norm
+  statistics recomputed over `bn_recalibration_batches` training batches, as is the
+  final model: pose_tf.nets.batchnorm says why) and scored on the COCO val set with `pose_tf.evaluation.coco.evaluate` (exactly `pose-tf evaluate`);
   the best one is kept as <work_dir>/<experiment>/best.keras.
 """
 from __future__ import annotations
@@ -44,6 +45,7 @@ from .config import to_dict
 from .errors import PoseTfError
 from .keypoints import get_layout
 from .nets import build_model
+from .nets.heads import start_outputs_at_empty_maps
 from .settings import LearningRate, Setting
 
 
@@ -297,6 +299,8 @@ def _write_json_atomic(path: str, obj):
 # --------------------------------------------------------------------------------------
 # The trainer
 
+_RECALIBRATION_STREAM = 10 ** 7   # start_step of the BN-recalibration data stream
+
 class Trainer:
     """One experiment's training state; `run()` trains to `training.steps`.
 
@@ -346,6 +350,7 @@ class Trainer:
             step_counter=self.optimizer.iterations)
         self._train_step = self._make_train_step()
         self._stop_signal = None
+        self._recalibration_data = None
 
     def _make_iterator(self, start_step: int):
         dataset = self.strategy.distribute_datasets_from_function(
@@ -398,6 +403,7 @@ class Trainer:
         else:
             if resume:
                 self.log.line(f"--resume: no checkpoint in {self.run_dir}, starting at step 0")
+            start_outputs_at_empty_maps(self.model, get_layout(self.setting.model.layout))
             self.log.line(f"start {self.setting.name}: {self.model.name}, "
                           f"{self.model.count_params():,} parameters, "
                           f"{self.strategy.num_replicas_in_sync} replica(s) "
@@ -418,6 +424,26 @@ class Trainer:
         return path
 
     # -- evaluation --------------------------------------------------------------------
+    def save_for_inference(self, path: str):
+        """Save the model as a .keras file with BN statistics recomputed on training data.
+
+        The live model is untouched (its moving averages are part of the checkpoints and
+        of exact resumption): the saved copy is reloaded, recalibrated and saved again.
+        """
+        save_model_atomic(self.model, path)
+        batches = self.setting.training.bn_recalibration_batches
+        if not batches:
+            return
+        from .nets.batchnorm import recalibrate_batch_norm
+
+        if self._recalibration_data is None:
+            # Its own stream (seeded far from the training one), kept across evaluations.
+            dataset = self.dataset_fn(tf.distribute.InputContext(), _RECALIBRATION_STREAM)
+            self._recalibration_data = iter(dataset.map(lambda images, targets: images))
+        copy = keras.models.load_model(path, compile=False)
+        recalibrate_batch_norm(copy, (next(self._recalibration_data) for _ in range(batches)))
+        save_model_atomic(copy, path)
+
     def _coco_evaluate(self, model_path: str) -> Dict[str, float]:
         from .estimator import Estimator
         from .evaluation.coco import evaluate
@@ -431,7 +457,7 @@ class Trainer:
             return None
         start = time.time()
         path = os.path.join(self.run_dir, "eval", "model.keras")
-        save_model_atomic(self.model, path)
+        self.save_for_inference(path)
         step = self.step
         try:
             metrics = {k: float(v) for k, v in self.evaluate_fn(path).items()
@@ -458,6 +484,7 @@ class Trainer:
         iterator left to interpreter finalisation can hang the exit of a stopped run."""
         self.log.close()
         self.iterator = None
+        self._recalibration_data = None
         self.checkpoint = None
         self.manager = None
         self.dataset_fn = None
@@ -514,7 +541,7 @@ class Trainer:
                                   f"continue with --resume")
                     break
             if self.step >= training.steps and self.chief:
-                save_model_atomic(self.model, os.path.join(self.run_dir, "final.keras"))
+                self.save_for_inference(os.path.join(self.run_dir, "final.keras"))
                 self.log.line(f"done at step {self.step}: {os.path.join(self.run_dir, 'final.keras')}")
         finally:
             progress.close()

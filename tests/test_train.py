@@ -86,6 +86,69 @@ def _weights(model):
     return [w.numpy().copy() for w in model.weights]
 
 
+def test_fresh_run_starts_from_empty_maps(tmp_path):
+    """Before step 1 every stage predicts "nobody": joints and PAFs 0, background 1."""
+    trainer = Trainer(tiny_setting(str(tmp_path), 2), dataset_fn=synthetic_dataset_fn())
+    trainer.restore_or_start(resume=False)
+    images = np.random.default_rng(0).uniform(0, 255, (2, 32, 48, 3)).astype("float32")
+    for stage in trainer.model(images, training=False):
+        stage = np.asarray(stage)
+        np.testing.assert_array_equal(stage[..., :17], 0.0)
+        np.testing.assert_array_equal(stage[..., 17], 1.0)
+        np.testing.assert_array_equal(stage[..., 18:], 0.0)
+    trainer.run(max_steps=2)   # and the zero kernels do learn
+    assert np.abs(trainer.model.get_layer("stage2").get_weights()[0]).max() > 0
+    trainer.close()
+
+
+def test_batch_norm_recalibration_is_the_average_of_batch_statistics():
+    import keras
+
+    from pose_tf.nets.batchnorm import recalibrate_batch_norm
+
+    inputs = keras.Input((4, 4, 3))
+    outputs = keras.layers.BatchNormalization(momentum=0.99, name="bn")(inputs)
+    model = keras.Model(inputs, outputs)
+    rng = np.random.default_rng(0)
+    # Three batches with different statistics per channel.
+    batches = [rng.normal(loc, 1 + loc, (2, 4, 4, 3)).astype("float32") for loc in (0.0, 2.0, 5.0)]
+    assert recalibrate_batch_norm(model, batches) == 3
+    bn = model.get_layer("bn")
+    means = [b.mean(axis=(0, 1, 2)) for b in batches]
+    variances = [b.var(axis=(0, 1, 2)) for b in batches]
+    np.testing.assert_allclose(bn.moving_mean.numpy(), np.mean(means, 0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), np.mean(variances, 0), rtol=1e-4)
+    assert bn.momentum == 0.99                      # restored afterwards
+
+
+def test_evaluations_see_recalibrated_statistics_and_training_does_not(tmp_path):
+    """The evaluated .keras file has BN statistics recomputed on training batches; the
+    live model (checkpoints, exact resume) keeps its moving averages."""
+    import dataclasses
+
+    import keras
+
+    setting = tiny_setting(str(tmp_path), 4, eval_every=2)
+    setting = dataclasses.replace(setting, training=dataclasses.replace(
+        setting.training, bn_recalibration_batches=3))
+    seen = []
+
+    def evaluate_fn(path):
+        saved = keras.models.load_model(path, compile=False)
+        seen.append([w.numpy().copy() for w in saved.weights if "moving" in w.path])
+        return {"AP": 0.0}
+
+    trainer = Trainer(setting, dataset_fn=synthetic_dataset_fn(), evaluate_fn=evaluate_fn)
+    trainer.run()
+    live = [w.numpy() for w in trainer.model.weights if "moving" in w.path]
+    assert len(seen) == 2 and len(seen[-1]) == len(live) > 0
+    assert any(not np.allclose(a, b) for a, b in zip(seen[-1], live))
+    final = keras.models.load_model(str(tmp_path / "runs" / "tiny" / "final.keras"), compile=False)
+    assert any(not np.allclose(w.numpy(), b) for w, b in
+               zip([w for w in final.weights if "moving" in w.path], live))
+    trainer.close()
+
+
 def test_resume_continues_exactly(tmp_path):
     """6 steps straight == 3 steps, a new process-like Trainer restoring, 3 more steps:
     same step, same learning rate, same data, same weights."""

@@ -1,6 +1,7 @@
 """Neck (features at stride 8) and the stage heads predicting heatmaps + PAFs."""
 from __future__ import annotations
 
+import numpy as np
 from keras import layers
 
 from .layers import MatchSize
@@ -76,3 +77,22 @@ def stage_heads(features, *, stages, channels, convs, refine_kernel, out_channel
         # want full-precision maps.
         outputs.append(layers.Conv2D(out_channels, 1, dtype="float32", name=name)(x))
     return outputs
+
+
+def start_outputs_at_empty_maps(model, layout):
+    """Set every stage's output conv to predict "no person anywhere" before training.
+
+    Kernels 0, biases 0 but the background channel's, 1 (its target away from people).
+    From random output weights (std ~1 per channel against targets in [-1, 1] that are 0
+    on >99% of PAF cells) the network first spends its early steps shrinking outputs, and
+    in our runs came out with features that fit the heatmaps but never the PAFs: on a
+    fixed batch, 300 steps left the PAF error at 1.17x that of an all-zero prediction;
+    started from empty maps it fell to 0.30x (heatmaps 0.23x -> 0.01x).
+    """
+    for layer in model.layers:
+        if layer.name.startswith("stage") and layer.name[5:].isdigit():
+            kernel, bias = layer.get_weights()
+            bias = np.zeros_like(bias)
+            if layout.has_background:
+                bias[layout.num_parts] = 1.0
+            layer.set_weights([np.zeros_like(kernel), bias])
