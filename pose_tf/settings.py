@@ -121,6 +121,7 @@ class TrainingSetting:
     momentum: float = 0.9                 # sgd / rmsprop
     weight_decay: float = 0.0             # adamw
     clipnorm: Optional[float] = None
+    paf_loss_weight: float = 1.0          # PAF squared errors count this much more than heatmaps'
     mixed_precision: Literal["none", "mixed_float16", "mixed_bfloat16"] = "none"
     distribute: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"
     seed: int = 0
@@ -145,6 +146,8 @@ class TrainingSetting:
         for key in ("eval_every", "bn_recalibration_batches"):
             if getattr(self, key) < 0:
                 raise ValueError(f"training.{key} must be >= 0, got {getattr(self, key)}")
+        if self.paf_loss_weight <= 0:
+            raise ValueError(f"training.paf_loss_weight must be > 0, got {self.paf_loss_weight}")
         if self.clipnorm is not None and self.clipnorm <= 0:
             raise ValueError(f"training.clipnorm must be > 0, got {self.clipnorm}")
 

@@ -125,14 +125,15 @@ def make_optimizer(training, schedule):
 # --------------------------------------------------------------------------------------
 # Loss
 
-def masked_mse(outputs, targets):
+def masked_mse(outputs, targets, paf_weight: float = 1.0):
     """Per-example loss [B] summed over stages, and the per-stage [B] losses.
 
     outputs: list of [B, h, w, C] stage maps (heatmaps then PAFs); targets: the pipeline's
-    dict with heatmaps/pafs and their masks (1 = supervise).
+    dict with heatmaps/pafs and their masks (1 = supervise). `paf_weight` scales the
+    squared errors of the PAF channels (1 = the plain mean over all channels).
     """
     target = tf.concat([targets["heatmaps"], targets["pafs"]], axis=-1)
-    mask = tf.concat([targets["heatmap_mask"], targets["paf_mask"]], axis=-1)
+    mask = tf.concat([targets["heatmap_mask"], paf_weight * targets["paf_mask"]], axis=-1)
     per_stage = []
     for output in outputs:
         error = mask * tf.square(tf.cast(output, tf.float32) - target)
@@ -361,11 +362,12 @@ class Trainer:
     def _make_train_step(self):
         model, optimizer, strategy = self.model, self.optimizer, self.strategy
         global_batch = self.setting.data.batch_size
+        paf_weight = self.setting.training.paf_loss_weight
 
         def replica_step(images, targets):
             with tf.GradientTape() as tape:
                 outputs = model(images, training=True)
-                per_example, per_stage = masked_mse(outputs, targets)
+                per_example, per_stage = masked_mse(outputs, targets, paf_weight)
                 loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
                 scaled = optimizer.scale_loss(loss)
             gradients = tape.gradient(scaled, model.trainable_variables)

@@ -78,6 +78,14 @@ def test_masked_mse_matches_numpy():
     outputs[0][mask == 0] = 1e6
     _, again = masked_mse([tf.constant(o) for o in outputs], {k: tf.constant(v) for k, v in targets.items()})
     np.testing.assert_allclose(again[0].numpy(), expected[0], rtol=1e-6)
+    # paf_weight scales the PAF channels' squared errors only.
+    outputs[0][mask == 0] = 0.5
+    weight = np.concatenate([np.ones(18), np.full(40, 3.0)]).astype(np.float32)
+    _, weighted = masked_mse([tf.constant(o) for o in outputs],
+                             {k: tf.constant(v) for k, v in targets.items()}, paf_weight=3.0)
+    np.testing.assert_allclose(weighted[1].numpy(),
+                               (weight * mask * (outputs[1] - target) ** 2).mean(axis=(1, 2, 3)),
+                               rtol=1e-6)
 
 
 # -- checkpoints -----------------------------------------------------------------------
