@@ -159,11 +159,17 @@ class EvaluationSetting:
     annotations: str = ""
     images: str = ""
     input_size: List[int] = field(default_factory=lambda: [368, 432])
+    # Optional: images the network trains on, scored too ("seen_AP" in the log). Rising
+    # seen AP with flat val AP means over-fitting, both flat means under-fitting.
+    seen_annotations: str = ""
+    seen_images: str = ""
 
     def validate(self):
         if len(self.input_size) != 2 or any(v <= 0 or v % 16 for v in self.input_size):
             raise ValueError(f"evaluation.input_size must be [height, width], multiples of 16, "
                              f"got {self.input_size}")
+        if bool(self.seen_annotations) != bool(self.seen_images):
+            raise ValueError("evaluation.seen_annotations and evaluation.seen_images go together")
 
 
 @dataclass
@@ -191,7 +197,9 @@ def load_setting(path) -> Setting:
                    records_root=_resolve(base, setting.data.records_root or "") or None)
     evaluation = replace(setting.evaluation,
                          annotations=_resolve(base, setting.evaluation.annotations),
-                         images=_resolve(base, setting.evaluation.images))
+                         images=_resolve(base, setting.evaluation.images),
+                         seen_annotations=_resolve(base, setting.evaluation.seen_annotations),
+                         seen_images=_resolve(base, setting.evaluation.seen_images))
     training = replace(setting.training,
                        work_dir=_resolve(base, setting.training.work_dir) or os.path.abspath("runs"),
                        logs_dir=_resolve(base, setting.training.logs_dir) or os.path.abspath("logs"))

@@ -452,7 +452,12 @@ class Trainer:
 
         evaluation = self.setting.evaluation
         estimator = Estimator.from_path(model_path, input_size=tuple(evaluation.input_size))
-        return evaluate(estimator, evaluation.annotations, evaluation.images, progress=False)
+        metrics = evaluate(estimator, evaluation.annotations, evaluation.images, progress=False)
+        if evaluation.seen_annotations:
+            seen = evaluate(estimator, evaluation.seen_annotations, evaluation.seen_images,
+                            progress=False)
+            metrics.update({f"seen_{k}": seen[k] for k in ("AP", "AP50", "AR", "detect_rate")})
+        return metrics
 
     def evaluate_now(self) -> Optional[Dict[str, float]]:
         if not self.chief or self.evaluate_fn is None:

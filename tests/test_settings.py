@@ -76,6 +76,10 @@ def test_unknown_key_names_file_and_dotted_key(tmp_path):
     ("data: {recipe: r.yaml}\ntraining: {lr: {schedule: step}}", "training.lr.boundaries"),
     ("data: {recipe: r.yaml}\ntraining: {optimizer: lion}", "training.optimizer"),
     ("data: {recipe: r.yaml}\ntraining: {mixed_precision: yes}", "training.mixed_precision"),
+    ("data: {recipe: r.yaml}\ntraining: {paf_loss_weight: 0}", "training.paf_loss_weight"),
+    ("data: {recipe: r.yaml}\ntraining: {bn_recalibration_batches: -1}",
+     "training.bn_recalibration_batches"),
+    ("data: {recipe: r.yaml}\nevaluation: {seen_images: train2017}", "evaluation.seen_annotations"),
     ("model: {}", "'data'"),
     ("data: {input_size: [368, 432]}", "data.recipe"),
 ])

@@ -289,6 +289,7 @@ def test_two_steps_from_real_records_with_coco_evaluation(tmp_path):
 
     setting = load_setting(REAL_SETTING)
     training = dataclasses.replace(setting.training, steps=2, eval_every=2, log_every=1,
+                                   bn_recalibration_batches=2,
                                    work_dir=str(tmp_path / "runs"), logs_dir=str(tmp_path / "logs"))
     setting = dataclasses.replace(setting, training=training,
                                   data=dataclasses.replace(setting.data, batch_size=2))
@@ -303,3 +304,5 @@ def test_two_steps_from_real_records_with_coco_evaluation(tmp_path):
     assert (tmp_path / "runs" / setting.name / "best.keras").exists()
     log = (tmp_path / "logs" / setting.name / "train.log").read_text()
     assert "eval step 2 AP" in log
+    if setting.evaluation.seen_annotations:     # the training images are scored as well
+        assert 0.0 <= figures["eval_seen_AP"] <= 1.0 and "seen_AP" in log
