@@ -71,6 +71,14 @@ def flip_maps(maps: np.ndarray, layout: Layout) -> np.ndarray:
     return out
 
 
+def cell_to_image(stride: float, scale: float):
+    """(sx, sy, ox, oy): map cell c -> image pixel c * s + o, for maps at `stride` of an
+    input the image was resized into by `scale` (letterboxed at the top-left corner)."""
+    s = stride / scale
+    offset = (0.5 * stride - 0.5) / scale
+    return s, s, offset, offset
+
+
 class Estimator:
     def __init__(self, network: Network, params: Optional[PostprocessParams] = None,
                  input_size: Tuple[int, int] = (368, 432), scales: Sequence[float] = (1.0,),
@@ -116,10 +124,7 @@ class Estimator:
                 other, _ = self._run(image, scale)
                 total += _resample_to(other, scale / self.scales[0], maps.shape[:2])
             maps = total / len(self.scales)
-        stride = base.canvas_hw[0] / maps.shape[0]
-        s = stride / base.scale
-        offset = (0.5 * stride - 0.5) / base.scale
-        return maps, (s, s, offset, offset)
+        return maps, cell_to_image(base.canvas_hw[0] / maps.shape[0], base.scale)
 
     def __call__(self, image: np.ndarray) -> list:
         t0 = time.perf_counter()

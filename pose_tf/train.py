@@ -430,11 +430,11 @@ class Trainer:
         """Save the model as a .keras file with BN statistics recomputed on training data.
 
         The live model is untouched (its moving averages are part of the checkpoints and
-        of exact resumption): the saved copy is reloaded, recalibrated and saved again.
+        of exact resumption): an in-memory copy is recalibrated and saved.
         """
-        save_model_atomic(self.model, path)
         batches = self.setting.training.bn_recalibration_batches
         if not batches:
+            save_model_atomic(self.model, path)
             return
         from .nets.batchnorm import recalibrate_batch_norm
 
@@ -442,7 +442,8 @@ class Trainer:
             # Its own stream (seeded far from the training one), kept across evaluations.
             dataset = self.dataset_fn(tf.distribute.InputContext(), _RECALIBRATION_STREAM)
             self._recalibration_data = iter(dataset.map(lambda images, targets: images))
-        copy = keras.models.load_model(path, compile=False)
+        copy = keras.models.clone_model(self.model)
+        copy.set_weights(self.model.get_weights())
         recalibrate_batch_norm(copy, (next(self._recalibration_data) for _ in range(batches)))
         save_model_atomic(copy, path)
 

@@ -3,7 +3,7 @@ compiled grouping and scored by COCOeval, give back the annotated poses.
 
 This ties together the three places that must agree on coordinates and channel order:
 pose_tf.targets (what a network is taught), pose_tf.grouping (how maps are read) and the
-estimator's cell -> image mapping (used here exactly as Estimator.predict_maps builds it).
+estimator's cell -> image mapping (`cell_to_image`, which Estimator.predict_maps uses).
 """
 import numpy as np
 import pytest
@@ -12,6 +12,7 @@ from conftest import COCO_MINI, need
 
 tf = pytest.importorskip("tensorflow")
 
+from pose_tf.estimator import cell_to_image  # noqa: E402
 from pose_tf.evaluation.coco import load_ground_truth, score_results  # noqa: E402
 from pose_tf.grouping import PostprocessParams, decode  # noqa: E402
 from pose_tf.keypoints import COCO17  # noqa: E402
@@ -27,9 +28,7 @@ def _maps_of_annotated_people(img, anns, config):
     areas = np.array([a["area"] for a in anns], np.float32) * scale ** 2
     targets = make_targets(keypoints, areas, np.ones(17, np.float32), None, BOX, COCO17, config)
     maps = np.concatenate([targets["heatmaps"].numpy(), targets["pafs"].numpy()], -1)
-    stride = config.stride
-    offset = (0.5 * stride - 0.5) / scale
-    return maps, (stride / scale, stride / scale, offset, offset)
+    return maps, cell_to_image(config.stride, scale)
 
 
 def test_targets_decode_back_to_the_annotations():
@@ -40,9 +39,9 @@ def test_targets_decode_back_to_the_annotations():
     for img in coco_gt.dataset["images"]:
         anns = [a for a in coco_gt.imgToAnns[img["id"]] if a["num_keypoints"] > 0 and not a["iscrowd"]]
         if anns:
-            maps, cell_to_image = _maps_of_annotated_people(img, anns, config)
+            maps, to_image = _maps_of_annotated_people(img, anns, config)
             results += [p.to_coco(img["id"]) for p in
-                        decode(maps, COCO17, PostprocessParams(), cell_to_image, True)]
+                        decode(maps, COCO17, PostprocessParams(), to_image, True)]
     metrics = score_results(coco_gt, results)
     # Measured 0.786 AP, mean OKS 0.967 of matched people: what is lost is people whose
     # joints lie within a cell or two of each other at stride 8 (small or crowded ones),
