@@ -50,10 +50,11 @@ def run(args):
     fixed = f"{info.input_size[0]}x{info.input_size[1]}" if info.input_size else "any size"
     print(f"wrote {args.out}: {info.format} {info.precision}, layout {info.layout}, input {fixed}")
     statistics = info.extra.get("bn_statistics")
+    hint = "" if statistics or not str(source).endswith(".pb") else batch_statistics_hint(source)
     if statistics:
         print(f"batch-norm statistics {statistics}")
-    elif str(source).endswith(".pb") and batch_statistics_hint(source):
-        print(batch_statistics_hint(source))
+    if hint:
+        print(hint)
     if not args.no_check:
         print(check_against_source(source, args.out, args.layout, info, args.calibration_images))
         if statistics:
@@ -69,9 +70,9 @@ def batch_statistics_hint(graph_path) -> str:
     count = len(training_mode_batch_norms(read_graph_def(graph_path)))
     if not count:
         return ""
-    return (f"note: {graph_path} normalises {count} layers with run-time batch statistics (its "
-            f"output depends on the batch, and int8 cannot be calibrated); --bn-statistics DIR "
-            f"fixes them on representative photos (docs/export.md)")
+    return (f"note: {graph_path} normalises {count} layers with run-time batch statistics (an "
+            f"image's maps depend on its padding and on the rest of the batch); --bn-statistics "
+            f"DIR fixes them on representative photos (docs/export.md)")
 
 
 def check_against_source(source, exported, layout, info, image_dir=None) -> str:
