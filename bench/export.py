@@ -82,14 +82,10 @@ def largest_setting_model(work: Path):
 def peer_with_fixed_statistics(graph: Path, calibration: Path, count: int, work: Path) -> Path:
     """The peer graph with its training-mode batch norms fixed on the calibration images
     (what `pose-tf export --bn-statistics` does), as a frozen graph."""
-    from pose_tf.export.batch_statistics import freeze_batch_statistics
-    from pose_tf.export.calibration import calibration_batches
-    from pose_tf.runtime.frozen_graph import read_graph_def
+    from pose_tf.export.batch_statistics import write_fixed_graph
 
-    images = np.concatenate(calibration_batches(calibration, INPUT_SIZE, count))[..., ::-1]
     out = work / "peer_fixed_bn.pb"
-    out.write_bytes(freeze_batch_statistics(read_graph_def(graph), np.ascontiguousarray(images))
-                    .SerializeToString())
+    write_fixed_graph(graph, calibration, out, INPUT_SIZE, count)
     return out
 
 

