@@ -8,8 +8,9 @@ ONNX fp32/int8 with `pose_tf.export` (int8 calibrated on coco_mini train2017 ima
 the evaluation images), then in one run:
   parity    max |difference| of heatmaps and PAFs against the source network, per image
             (batch 1: the peer graph normalises with batch statistics), on 4 val images
-  latency   network only, batch 1 at 368x432, median over --repeats calls; formats are
-            timed round-robin so a load change on the shared CPU hits all of them alike
+  latency   network only, batch 1 at 368x432, median over --repeats calls; formats take
+            turns in 5 rounds of blocks of calls, so a load change on the shared CPU hits
+            all of them alike
   AP        COCO keypoint AP on coco_mini/val2017 through pose_tf.evaluation.coco.evaluate
             (the same estimator, 368x432 letterbox canvas and compiled grouping for every
             backend, so the AP differences are the formats' own)
@@ -161,16 +162,27 @@ def parity(networks, reference, batches, layout):
     return out
 
 
+ROUNDS = 5   # latency rounds; every format is timed once per round, in blocks
+
+
 def latencies(networks, batch, repeats: int):
+    """Median ms per call. Formats take turns in ROUNDS rounds (a load change on the
+    shared CPU hits all alike), each turn a block of calls after one untimed call: timing
+    single calls in turn measured the previous runtime's idle threads too (TensorFlow's
+    and oneDNN's pools spin after a call), e.g. ONNX int8 of the default model 15.9 ms
+    interleaved against 7.9 ms on its own."""
     times = {label: [] for label in networks}
     for net in networks.values():          # warm-up: graph tracing, allocation, caches
         for _ in range(3):
             net(batch)
-    for _ in range(repeats):
+    per_turn = max(1, -(-repeats // ROUNDS))
+    for _ in range(ROUNDS):
         for label, net in networks.items():
-            t0 = time.perf_counter()
             net(batch)
-            times[label].append(time.perf_counter() - t0)
+            for _ in range(per_turn):
+                t0 = time.perf_counter()
+                net(batch)
+                times[label].append(time.perf_counter() - t0)
     return {label: 1e3 * float(np.median(t)) for label, t in times.items()}
 
 
