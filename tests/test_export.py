@@ -16,9 +16,9 @@ Tolerances (max |difference| over all cells of the stated maps):
 - Peer graph, fp16 (TFLite weights / ONNX compute): 0.15 max, 1e-3 mean.
 - Keras network, TFLite full-integer int8 (calibrated on coco_mini train2017, compared on
   val2017): mean |difference| 2% of the value range, correlation >= 0.98.
-  (The peer graph is not tested in int8: every int8 variant loses its accuracy, because
-  its un-folded batch-statistics normalisation amplifies quantisation error; measured
-  figures in docs/export.md.)
+  (The peer graph is not tested in int8: every int8 variant loses its accuracy, also with
+  its batch-norm statistics fixed, because its activations do not survive 8 bits;
+  measured in docs/export.md and bench/int8_sensitivity.py.)
 """
 
 import numpy as np
