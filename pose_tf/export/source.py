@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-import numpy as np
-
 from ..errors import PoseTfError
 from ..keypoints import Layout, get_layout
 from . import artefact
@@ -68,14 +66,13 @@ def _frozen_graph_source(path, layout, bn_statistics=None) -> Source:
     import tensorflow as tf
 
     from ..runtime.frozen_graph import DEFAULT_INPUT, DEFAULT_OUTPUT, FrozenGraphNetwork
-    from .batch_statistics import freeze_batch_statistics
+    from .batch_statistics import freeze_tf_pose_statistics
 
     # Loading it as a network validates the file, the tensor names and the channels.
     graph_def = FrozenGraphNetwork(path, layout).graph_def
     if bn_statistics is not None:
         try:
-            graph_def = freeze_batch_statistics(graph_def, np.ascontiguousarray(bn_statistics[..., ::-1]),
-                                                DEFAULT_INPUT)
+            graph_def = freeze_tf_pose_statistics(graph_def, bn_statistics)
         except PoseTfError as exc:
             raise PoseTfError(f"{path}: {exc}") from None
 
