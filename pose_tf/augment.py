@@ -116,12 +116,14 @@ def flip_labelled(labelled, flip):
 
 
 def _person_centres(keypoints, bbox):
-    """[N, 2] centre of each person's box, [N] whether the person has labelled joints."""
+    """[N, 2] centre of each person's box, [N] whether the person can centre a crop:
+    labelled joints, or a box (the people of unlabelled sources have boxes only)."""
     import tensorflow as tf
 
     centres = bbox[:, :2] + 0.5 * bbox[:, 2:]
     has_joints = tf.reduce_any(keypoints[..., 2] > 0, axis=-1)
-    return centres, has_joints
+    has_box = (bbox[:, 2] > 0) & (bbox[:, 3] > 0)
+    return centres, has_joints | has_box
 
 
 def random_params(seed, image_hw, keypoints, bbox, input_size, config: AugmentConfig):

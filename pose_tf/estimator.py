@@ -31,8 +31,10 @@ class Letterbox:
     canvas_hw: Tuple[int, int]
 
 
-def letterbox(image: np.ndarray, box_hw, fixed_canvas: bool) -> Tuple[np.ndarray, Letterbox]:
-    """Resize `image` to fit `box_hw` keeping its aspect ratio, pad bottom/right with 0.
+def letterbox(image: np.ndarray, box_hw, fixed_canvas: bool,
+              pad_value: float = 0.0) -> Tuple[np.ndarray, Letterbox]:
+    """Resize `image` to fit `box_hw` keeping its aspect ratio, pad bottom/right with
+    `pad_value` (the network's, as it was trained).
 
     With `fixed_canvas` the canvas is exactly `box_hw`, else the content rounded up to a
     multiple of PAD_MULTIPLE (a fully convolutional network needs no more).
@@ -46,7 +48,7 @@ def letterbox(image: np.ndarray, box_hw, fixed_canvas: bool) -> Tuple[np.ndarray
         canvas_hw = (int(box_hw[0]), int(box_hw[1]))
     else:
         canvas_hw = (-(-ch // PAD_MULTIPLE) * PAD_MULTIPLE, -(-cw // PAD_MULTIPLE) * PAD_MULTIPLE)
-    canvas = np.zeros(canvas_hw + (3,), np.float32)
+    canvas = np.full(canvas_hw + (3,), pad_value, np.float32)
     canvas[:ch, :cw] = resized
     return canvas, Letterbox(scale, (ch, cw), canvas_hw)
 
@@ -105,7 +107,7 @@ class Estimator:
     def _run(self, image: np.ndarray, scale: float):
         box = (self.input_size[0] * scale, self.input_size[1] * scale)
         fixed = self.network.fixed_input is not None or self.canvas == "box"
-        canvas, box_info = letterbox(image, box, fixed)
+        canvas, box_info = letterbox(image, box, fixed, self.network.pad_value)
         batch = canvas[None]
         if self.flip:
             batch = np.concatenate([batch, canvas[None, :, ::-1]], 0)

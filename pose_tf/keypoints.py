@@ -141,6 +141,10 @@ OPENPOSE18 = Layout(
 
 LAYOUTS = {layout.name: layout for layout in (COCO17, OPENPOSE18)}
 
+# Parts of a layout that are not COCO keypoints but the midpoint of two of them, labelled
+# when both are (OpenPose's neck, as its own training data derives it).
+DERIVED_PARTS = {"neck": (KEYPOINT_INDEX["left_shoulder"], KEYPOINT_INDEX["right_shoulder"])}
+
 
 def get_layout(name: str) -> Layout:
     from .errors import PoseTfError

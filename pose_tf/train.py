@@ -270,13 +270,21 @@ class RunLog:
             self._writer.close()
 
 
-def save_model_atomic(model, path: str):
-    """Write a .keras file via a temporary name in the same folder, then rename."""
+def save_model_atomic(model, path: str, info: Optional[dict] = None):
+    """Write a .keras file via a temporary name in the same folder, then rename.
+
+    `info` (layout, stride, padding value: what inference must know about the network)
+    is stored inside the .keras archive as `pose-tf.json` (pose_tf.runtime.keras_model).
+    """
+    from .runtime.keras_model import add_model_info
+
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".keras", dir=os.path.dirname(path) or ".")
     os.close(fd)
     try:
         model.save(tmp)
+        if info:
+            add_model_info(tmp, info)
         os.chmod(tmp, 0o644)      # mkstemp makes 0600; a model file is meant to be shared
         os.replace(tmp, path)
     finally:
@@ -297,13 +305,32 @@ def _write_json_atomic(path: str, obj):
     os.replace(tmp, path)
 
 
-def copy_weights(path: str, model: keras.Model, where: str) -> None:
-    """Load the .keras file `path` and copy its weights into `model` (same architecture)."""
+def copy_weights(path: str, model: keras.Model, where: str, matching_layers: bool = False) -> str:
+    """Load the .keras file `path` and copy its weights into `model`.
+
+    Same architecture, or with `matching_layers` every layer whose name and weight shapes
+    match (the rest keep their fresh initialisation). Returns a one-line account.
+    """
     from .runtime.keras_model import KerasNetwork
 
     if not os.path.isfile(path):
         raise PoseTfError(f"{where}: {path} not found")
     source = KerasNetwork(path).model
+    if matching_layers:
+        theirs = {layer.name: layer for layer in source.layers}
+        copied, fresh = 0, []
+        for layer in model.layers:
+            weights = layer.get_weights()
+            if not weights:
+                continue
+            donor = theirs.get(layer.name)
+            donor_weights = donor.get_weights() if donor is not None else []
+            if [w.shape for w in donor_weights] == [w.shape for w in weights]:
+                layer.set_weights(donor_weights)
+                copied += 1
+            else:
+                fresh.append(layer.name)
+        return (f"copied {copied} layers from {path}; fresh: {', '.join(fresh) or 'none'}")
     theirs, ours = source.get_weights(), model.get_weights()
     mismatch = [i for i, (a, b) in enumerate(zip(theirs, ours)) if a.shape != b.shape]
     if len(theirs) != len(ours) or mismatch:
@@ -311,6 +338,7 @@ def copy_weights(path: str, model: keras.Model, where: str) -> None:
                           f"{source.count_params():,} parameters) from the setting's "
                           f"({model.name}, {model.count_params():,})")
     model.set_weights(theirs)
+    return f"initial weights from {path}"
 
 
 # --------------------------------------------------------------------------------------
@@ -343,11 +371,21 @@ class Trainer:
         policy = "float32" if training.mixed_precision == "none" else training.mixed_precision
         keras.mixed_precision.set_global_policy(policy)
         keras.utils.set_random_seed(training.seed)
+        distillation = setting.distillation
+        if distillation.teacher and distillation.graph_precision == "bfloat16":
+            tf.config.optimizer.set_experimental_options(
+                {"auto_mixed_precision_onednn_bfloat16": True})
         with self.strategy.scope():
             self.model = build_model(setting.model)
+            self.teacher = self.hint_projection = None
+            if distillation.teacher:
+                from .distill import Teacher
+
+                self.teacher = Teacher(distillation, get_layout(setting.model.layout))
+            self.train_model = self._training_model()
             self.schedule = LearningRateSchedule.from_setting(training.lr, training.steps)
             self.optimizer = make_optimizer(training, self.schedule)
-            self.optimizer.build(self.model.trainable_variables)
+            self.optimizer.build(self.train_model.trainable_variables)
         self.dataset_fn = dataset_fn or pipeline_dataset_fn(setting)
         # The tf.data iterator (the exact data position) is saved in checkpoints where TF
         # can: single-replica runs. Distributed iterators are not trackable; there a
@@ -361,6 +399,8 @@ class Trainer:
         # scratch folder; only the chief's checkpoints are the run's.
         checkpoint_dir = os.path.join(self.run_dir, "checkpoints") if self.chief else \
             tempfile.mkdtemp(prefix="pose-tf-worker-ckpt-")
+        if self.hint_projection is not None:
+            tracked["hint_projection"] = self.hint_projection
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, **tracked)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, checkpoint_dir, max_to_keep=training.keep_checkpoints,
@@ -375,21 +415,72 @@ class Trainer:
         return iter(dataset)
 
     # -- steps -------------------------------------------------------------------------
+    def _training_model(self):
+        """The model as trained: its stage outputs, plus the hint projection's output
+        when distillation has a hint (the projection is not part of the saved model)."""
+        distillation = self.setting.distillation
+        if self.teacher is None or distillation.hint_weight <= 0:
+            return self.model
+        try:
+            feature = self.model.get_layer(distillation.hint_layer).output
+        except ValueError:
+            raise PoseTfError(f"{self.setting.path}: distillation.hint_layer "
+                              f"{distillation.hint_layer!r} is not a layer of the model") from None
+        probe = self.teacher(tf.zeros([1, 64, 64, 3]))[1]
+        self.hint_projection = keras.layers.Conv2D(int(probe.shape[-1]), 1, dtype="float32",
+                                                   name="hint_projection")
+        outputs = list(self.model.outputs) + [self.hint_projection(feature)]
+        return keras.Model(self.model.inputs, outputs, name=f"{self.model.name}_distill")
+
+    def _losses(self, images, targets, outputs):
+        """Per-example total [B] and the named [B] parts (label, teacher, hint, last stage)."""
+        setting = self.setting
+        paf_weight = setting.training.paf_loss_weight
+        hint = None
+        if self.hint_projection is not None:
+            outputs, hint = outputs[:-1], outputs[-1]
+        label, per_stage = masked_mse(outputs, targets, paf_weight)
+        parts = {"loss_last_stage": per_stage[-1]}
+        if self.teacher is None:
+            return label, parts
+        from .distill import hint_loss, labelled_samples, teacher_loss
+
+        distillation = setting.distillation
+        teacher_maps, teacher_hint = self.teacher(images)
+        where = tf.ones_like(label) if distillation.where == "everywhere" else \
+            1.0 - labelled_samples(targets)
+        layout = get_layout(setting.model.layout)
+        taught = teacher_loss(outputs, teacher_maps, self.teacher.mask, where,
+                              layout.paf_offset, paf_weight)
+        total = distillation.label_weight * label + distillation.weight * taught
+        parts.update({"loss_labels": label, "loss_teacher": taught})
+        if hint is not None:
+            hinted = hint_loss(hint, teacher_hint)
+            total += distillation.hint_weight * hinted
+            parts["loss_hint"] = hinted
+        return total, parts
+
     def _make_train_step(self):
-        model, optimizer, strategy = self.model, self.optimizer, self.strategy
+        model, optimizer, strategy = self.train_model, self.optimizer, self.strategy
         global_batch = self.setting.data.batch_size
-        paf_weight = self.setting.training.paf_loss_weight
 
         def replica_step(images, targets):
             with tf.GradientTape() as tape:
                 outputs = model(images, training=True)
-                per_example, per_stage = masked_mse(outputs, targets, paf_weight)
+                per_example, parts = self._losses(images, targets, outputs)
                 loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
                 scaled = optimizer.scale_loss(loss)
             gradients = tape.gradient(scaled, model.trainable_variables)
+            # A non-finite loss stops the step before any weight changes (the error
+            # reaches run(), which saves nothing): the checkpoints keep good weights.
+            check = tf.debugging.assert_all_finite(loss, "non-finite training loss")
+            with tf.control_dependencies([check]):
+                gradients = [tf.identity(g) for g in gradients]
             optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-            last = tf.nn.compute_average_loss(per_stage[-1], global_batch_size=global_batch)
-            return {"loss": loss, "loss_last_stage": last}
+            values = {"loss": loss}
+            for name, value in parts.items():
+                values[name] = tf.nn.compute_average_loss(value, global_batch_size=global_batch)
+            return values
 
         @tf.function
         def train_step(iterator):
@@ -410,12 +501,13 @@ class Trainer:
     # -- checkpoints -------------------------------------------------------------------
     def _initial_weights(self):
         """Weights of a fresh run: `training.init_from`'s, else empty output maps."""
-        source = self.setting.training.init_from
-        if not source:
+        training = self.setting.training
+        if not training.init_from or training.init_matching_layers:
             start_outputs_at_empty_maps(self.model, get_layout(self.setting.model.layout))
-            return
-        copy_weights(source, self.model, where=f"{self.setting.path}: training.init_from")
-        self.log.line(f"initial weights from {source}")
+        if training.init_from:
+            self.log.line(copy_weights(training.init_from, self.model,
+                                       where=f"{self.setting.path}: training.init_from",
+                                       matching_layers=training.init_matching_layers))
 
     def restore_or_start(self, resume: bool):
         latest = self.manager.latest_checkpoint if self.chief else \
@@ -451,6 +543,12 @@ class Trainer:
         return path
 
     # -- evaluation --------------------------------------------------------------------
+    def model_info(self) -> dict:
+        """What inference needs to know about the trained network (stored in the .keras)."""
+        data = self.setting.data
+        return {"layout": self.setting.model.layout, "stride": data.targets.stride,
+                "pad_value": float(data.augment.fill_value), "input": "float32 RGB 0..255"}
+
     def save_for_inference(self, path: str):
         """Save the model as a .keras file with BN statistics recomputed on training data.
 
@@ -459,7 +557,7 @@ class Trainer:
         """
         batches = self.setting.training.bn_recalibration_batches
         if not batches:
-            save_model_atomic(self.model, path)
+            save_model_atomic(self.model, path, self.model_info())
             return
         from .nets.batchnorm import recalibrate_batch_norm
 
@@ -470,7 +568,7 @@ class Trainer:
         copy = keras.models.clone_model(self.model)
         copy.set_weights(self.model.get_weights())
         recalibrate_batch_norm(copy, (next(self._recalibration_data) for _ in range(batches)))
-        save_model_atomic(copy, path)
+        save_model_atomic(copy, path, self.model_info())
 
     def _coco_evaluate(self, model_path: str) -> Dict[str, float]:
         from .estimator import Estimator
@@ -544,11 +642,16 @@ class Trainer:
         try:
             while self.step < end:
                 lr = self.learning_rate()
-                values = {k: float(v) for k, v in self._train_step(self.iterator).items()}
-                if not all(math.isfinite(v) for v in values.values()):
-                    self.save_checkpoint()
-                    raise PoseTfError(f"{self.setting.path}: loss is not finite at step {self.step} "
-                                      f"({values}); lower training.lr.base or check the data")
+                try:
+                    values = {k: float(v) for k, v in self._train_step(self.iterator).items()}
+                except tf.errors.InvalidArgumentError as exc:
+                    if "non-finite training loss" not in str(exc):
+                        raise
+                    raise PoseTfError(
+                        f"{self.setting.path}: loss is not finite at step {self.step + 1}; "
+                        f"nothing of that step was applied or saved (latest checkpoint: "
+                        f"{self.manager.latest_checkpoint}); lower training.lr.base or check "
+                        f"the data") from None
                 step = self.step
                 window.append(values)
                 progress.update(1)
@@ -556,8 +659,8 @@ class Trainer:
                     elapsed = time.time() - window_start
                     figures = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
                     rate = len(window) * self.setting.data.batch_size / max(elapsed, 1e-9)
-                    self.log.line(f"step {step} loss {figures['loss']:.6f} "
-                                  f"last_stage {figures['loss_last_stage']:.6f} lr {lr:.6g} "
+                    parts = " ".join(f"{k[5:]} {v:.6f}" for k, v in figures.items() if k != "loss")
+                    self.log.line(f"step {step} loss {figures['loss']:.6f} {parts} lr {lr:.6g} "
                                   f"{rate:.2f} img/s")
                     self.log.scalars(step, {**{f"train/{k}": v for k, v in figures.items()},
                                             "train/lr": lr, "train/images_per_s": rate})

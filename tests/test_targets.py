@@ -161,9 +161,37 @@ def test_make_targets_uses_input_pixels_and_box_ratio():
     np.testing.assert_allclose(nose, _np_heatmap([(12, 7, 3.0), (40, 30, 2.0)]), atol=1e-5)
 
 
-def test_layout_without_coco_parts_is_refused():
-    with pytest.raises(PoseTfError, match="openpose18"):
-        targets.check_layout(OPENPOSE18)
+def test_openpose18_targets_derive_the_neck_between_the_shoulders():
+    """The neck (openpose18 part 1) is drawn at the shoulders' midpoint, only where both
+    shoulders are labelled; the other parts are the COCO keypoints in OpenPose order."""
+    kp = np.zeros((2, 17, 3), np.float32)
+    kp[0, 5] = (8 * 10 + 4, 8 * 6 + 4, 2)      # left shoulder
+    kp[0, 6] = (8 * 14 + 4, 8 * 6 + 4, 2)      # right shoulder -> neck at cell (12, 6)
+    kp[1, 5] = (8 * 30 + 4, 8 * 20 + 4, 2)     # second person: one shoulder only, no neck
+    area = np.array([0.1, 0.1], np.float32) * INPUT[0] * INPUT[1]
+    maps = targets.make_targets(kp, area, np.ones(17, np.float32), None, INPUT, OPENPOSE18)
+    heat = maps["heatmaps"].numpy()
+    assert heat.shape[-1] == OPENPOSE18.num_parts + 1
+    np.testing.assert_allclose(heat[..., 1], _np_heatmap([(12, 6, 3.0)]), atol=1e-5)
+    np.testing.assert_allclose(heat[..., 5], _np_heatmap([(10, 6, 3.0), (30, 20, 3.0)]),
+                               atol=1e-5)     # openpose18 part 5 = COCO left shoulder
+
+
+def test_a_source_without_labels_supervises_nothing():
+    """labelled all 0 (an unlabelled image): every mask channel is 0, background too."""
+    kp = np.zeros((0, 17, 3), np.float32)
+    maps = targets.make_targets(kp, np.zeros(0, np.float32), np.zeros(17, np.float32), None,
+                                INPUT)
+    assert float(tf.reduce_max(maps["heatmap_mask"])) == 0.0
+    assert float(tf.reduce_max(maps["paf_mask"])) == 0.0
+
+
+def test_layout_with_a_part_that_is_not_made_of_coco_keypoints_is_refused():
+    from dataclasses import replace
+
+    odd = replace(OPENPOSE18, name="odd", part_names=OPENPOSE18.part_names[:1] + ("pelvis",) + OPENPOSE18.part_names[2:])
+    with pytest.raises(PoseTfError, match="pelvis"):
+        targets.check_layout(odd)
 
 
 def test_bad_config_is_refused():

@@ -5,8 +5,9 @@ import os
 import sys
 
 NAME = "convert"
-HELP = ("convert a dataset (coco, mpii, posetrack, crowdpose, aic, ochuman, panoptic, ntu) "
-        "into sharded TFRecords of the pose-tf schema, optionally with flipped/rotated variants")
+HELP = ("convert a dataset (coco, mpii, posetrack, crowdpose, aic, ochuman, panoptic, ntu, "
+        "unlabelled: images without keypoint labels, for a teacher) into sharded TFRecords of "
+        "the pose-tf schema, optionally with flipped/rotated variants")
 
 
 def add_arguments(parser):
@@ -16,7 +17,8 @@ def add_arguments(parser):
                         help=f"dataset format: {', '.join(SOURCE_NAMES)}")
     parser.add_argument("--annotations", required=True, metavar="FILE_OR_DIR",
                         help="annotation file, or folder (PoseTrack sequences, NTU .skeleton "
-                             "files, a Panoptic sequence)")
+                             "files, a Panoptic sequence); unlabelled: a COCO detection file "
+                             "(person boxes) or a folder of images and videos")
     parser.add_argument("--images", required=True, metavar="DIR",
                         help="folder the annotation's image names are relative to")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder for shards")
@@ -32,7 +34,8 @@ def add_arguments(parser):
     parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), metavar="K",
                         help="worker processes (default: min(4, cores))")
     parser.add_argument("--frame-step", type=int, default=1, metavar="S",
-                        help="video sources (panoptic, ntu): keep every S-th frame")
+                        help="video sources (panoptic, ntu, videos of unlabelled): keep every "
+                             "S-th frame")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

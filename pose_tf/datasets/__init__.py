@@ -10,7 +10,8 @@ import importlib
 
 from ..errors import PoseTfError
 
-SOURCE_NAMES = ("coco", "mpii", "posetrack", "crowdpose", "aic", "ochuman", "panoptic", "ntu")
+SOURCE_NAMES = ("coco", "mpii", "posetrack", "crowdpose", "aic", "ochuman", "panoptic", "ntu",
+                "unlabelled")
 
 
 def get_source(name: str):

@@ -19,6 +19,7 @@ from ..keypoints import Layout, get_layout
 class Network:
     layout: Layout
     stride: int = 8
+    pad_value: float = 0.0    # what the canvas around the image is filled with (as trained)
     fixed_input: Optional[Tuple[int, int]] = None   # (height, width) if the model needs it
     path: str = ""
 

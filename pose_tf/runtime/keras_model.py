@@ -11,11 +11,41 @@ from ..errors import PoseTfError
 from . import Network, register_backend, resolve_layout
 
 
+MODEL_INFO = "pose-tf.json"   # inside the .keras zip archive, beside Keras' own files
+
+
+def add_model_info(path, info: dict) -> None:
+    """Store `info` (layout, stride, pad_value) inside the .keras archive at `path`."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr(MODEL_INFO, json.dumps(info, indent=2, sort_keys=True))
+
+
+def read_model_info(path) -> dict:
+    """The info stored by `add_model_info`, or {} for a .keras file without it."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if MODEL_INFO not in archive.namelist():
+                return {}
+            return json.loads(archive.read(MODEL_INFO).decode("utf-8"))
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise PoseTfError(f"{path}: not a readable .keras archive ({type(exc).__name__})") from None
+
+
 class KerasNetwork(Network):
     def __init__(self, path, layout=None, model=None):
         import tensorflow as tf
 
-        self.path, self.layout = path, resolve_layout(layout, "coco17")
+        self.info = read_model_info(path) if model is None else {}
+        self.path = path
+        self.layout = resolve_layout(layout or self.info.get("layout"), "coco17")
+        self.stride = int(self.info.get("stride", 8))
+        self.pad_value = float(self.info.get("pad_value", 0.0))
         if model is None:
             import keras
 

