@@ -8,16 +8,16 @@ layouts have becomes a target; a student channel the teacher lacks gets no teach
 signal (mask 0) and learns from labels only. A limb the teacher stores in the opposite
 direction has its PAF negated.
 
-Optionally a *hint* (FitNets, Romero et al., ICLR 2015): one of the teacher's
-intermediate feature maps is a regression target for a 1x1 projection of a student layer
-at the same stride; the projection exists only during training. Its loss is relative
+Optionally *hints* (FitNets, Romero et al., ICLR 2015): intermediate feature maps of the
+teacher are regression targets for 1x1 projections of student layers (resampled to the
+student layer's resolution); the projections exist only during training. Its loss is relative
 (squared error over the teacher features' mean square), so its weight does not depend on
 the teacher's feature scale.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import List, Tuple
 
 import numpy as np
 
@@ -64,7 +64,7 @@ def channel_map(teacher: Layout, student: Layout) -> ChannelMap:
 
 class Teacher:
     """A frozen graph as a TF function: RGB 0..255 batch -> (maps in the student layout,
-    hint features or None). Call it inside a tf.function."""
+    list of hint features, empty without hints). Call it inside a tf.function."""
 
     def __init__(self, setting, student_layout: Layout):
         import tensorflow as tf
@@ -80,7 +80,7 @@ class Teacher:
             tf.compat.v1.import_graph_def(graph_def, name="")
 
         wrapped = tf.compat.v1.wrap_function(_import, [])
-        names = [setting.output] + ([setting.hint_tensor] if setting.hint_weight > 0 else [])
+        names = [setting.output] + (list(setting.hint_tensors) if setting.hint_weight > 0 else [])
         try:
             inp = wrapped.graph.get_tensor_by_name(setting.input)
             outs = [wrapped.graph.get_tensor_by_name(n) for n in names]
@@ -95,14 +95,13 @@ class Teacher:
         self.sign = tf.constant(mapping.sign)
         self.mask = tf.constant(mapping.mask)
 
-    def __call__(self, images) -> Tuple[object, Optional[object]]:
+    def __call__(self, images) -> Tuple[object, List[object]]:
         import tensorflow as tf
 
         x = images[..., ::-1] if self.setting.bgr else images
         outs = self._forward(tf.cast(x, tf.float32))
         maps = tf.gather(outs[0], self.index, axis=-1) * self.sign
-        hint = outs[1] if len(outs) > 1 else None
-        return tf.stop_gradient(maps), None if hint is None else tf.stop_gradient(hint)
+        return tf.stop_gradient(maps), [tf.stop_gradient(h) for h in outs[1:]]
 
 
 def teacher_loss(outputs, teacher_maps, channel_mask, sample_weight, paf_offset: int,
@@ -126,10 +125,14 @@ def teacher_loss(outputs, teacher_maps, channel_mask, sample_weight, paf_offset:
 
 
 def hint_loss(projected, teacher_features):
-    """Per-example [B] relative squared error of projected student features vs the teacher's."""
+    """Per-example [B] relative squared error of projected student features vs the
+    teacher's, the teacher's area-resampled to the student layer's resolution (its
+    stride-8 layers teach our stride-16 ones)."""
     import tensorflow as tf
 
     target = tf.cast(teacher_features, tf.float32)
+    if target.shape[1:3] != projected.shape[1:3]:
+        target = tf.image.resize(target, tf.shape(projected)[1:3], method="area")
     error = tf.reduce_mean(tf.square(tf.cast(projected, tf.float32) - target), axis=[1, 2, 3])
     power = tf.stop_gradient(tf.reduce_mean(tf.square(target), axis=[1, 2, 3]))
     return error / (power + 1e-6)

@@ -185,8 +185,8 @@ class DistillationSetting:
     loss = label_weight * masked MSE against the labels (where a source labels people)
          + weight * MSE against the teacher's maps (`where`: "everywhere", or only on
            samples without any label: "unlabelled")
-         + hint_weight * relative MSE of a 1x1 projection of the student layer
-           `hint_layer` against the teacher tensor `hint_tensor` (0 = no hint).
+         + hint_weight * the sum over hints of the relative MSE of a 1x1 projection of
+           student layer `hint_layers[i]` against teacher tensor `hint_tensors[i]`.
     """
 
     teacher: str = ""                      # frozen graph .pb; empty = no distillation
@@ -197,14 +197,19 @@ class DistillationSetting:
     weight: float = 1.0
     label_weight: float = 1.0
     where: Literal["everywhere", "unlabelled"] = "everywhere"
-    hint_tensor: str = "feat_concat:0"
-    hint_layer: str = "fpn_smooth_relu"
-    hint_weight: float = 0.0
+    # Hints: student layer hint_layers[i] (through its own 1x1 projection) regresses the
+    # teacher tensor hint_tensors[i], area-resampled to the layer's resolution.
+    hint_layers: List[str] = field(default_factory=lambda: ["fpn_smooth_relu"])
+    hint_tensors: List[str] = field(default_factory=lambda: ["feat_concat:0"])
+    hint_weight: float = 0.0               # per hint
     # oneDNN's automatic bfloat16 rewrite of the training step's graph (teacher included)
     # where the CPU has AVX-512 BF16 / AMX; "float32" keeps every op in float32.
     graph_precision: Literal["float32", "bfloat16"] = "float32"
 
     def validate(self):
+        if len(self.hint_layers) != len(self.hint_tensors):
+            raise ValueError(f"distillation.hint_layers ({len(self.hint_layers)}) and "
+                             f"hint_tensors ({len(self.hint_tensors)}) must pair up")
         for key in ("weight", "label_weight", "hint_weight"):
             if getattr(self, key) < 0:
                 raise ValueError(f"distillation.{key} must be >= 0, got {getattr(self, key)}")

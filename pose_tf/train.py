@@ -377,7 +377,8 @@ class Trainer:
                 {"auto_mixed_precision_onednn_bfloat16": True})
         with self.strategy.scope():
             self.model = build_model(setting.model)
-            self.teacher = self.hint_projection = None
+            self.teacher = None
+            self.hint_projections = []
             if distillation.teacher:
                 from .distill import Teacher
 
@@ -399,8 +400,8 @@ class Trainer:
         # scratch folder; only the chief's checkpoints are the run's.
         checkpoint_dir = os.path.join(self.run_dir, "checkpoints") if self.chief else \
             tempfile.mkdtemp(prefix="pose-tf-worker-ckpt-")
-        if self.hint_projection is not None:
-            tracked["hint_projection"] = self.hint_projection
+        if self.hint_projections:
+            tracked["hint_projections"] = self.hint_projections
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, **tracked)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, checkpoint_dir, max_to_keep=training.keep_checkpoints,
@@ -416,29 +417,33 @@ class Trainer:
 
     # -- steps -------------------------------------------------------------------------
     def _training_model(self):
-        """The model as trained: its stage outputs, plus the hint projection's output
-        when distillation has a hint (the projection is not part of the saved model)."""
+        """The model as trained: its stage outputs, plus one projected feature per hint
+        when distillation has hints (the projections are not part of the saved model)."""
         distillation = self.setting.distillation
         if self.teacher is None or distillation.hint_weight <= 0:
             return self.model
-        try:
-            feature = self.model.get_layer(distillation.hint_layer).output
-        except ValueError:
-            raise PoseTfError(f"{self.setting.path}: distillation.hint_layer "
-                              f"{distillation.hint_layer!r} is not a layer of the model") from None
-        probe = self.teacher(tf.zeros([1, 64, 64, 3]))[1]
-        self.hint_projection = keras.layers.Conv2D(int(probe.shape[-1]), 1, dtype="float32",
-                                                   name="hint_projection")
-        outputs = list(self.model.outputs) + [self.hint_projection(feature)]
+        probes = self.teacher(tf.zeros([1, 64, 64, 3]))[1]
+        outputs = list(self.model.outputs)
+        for index, (name, probe) in enumerate(zip(distillation.hint_layers, probes)):
+            try:
+                feature = self.model.get_layer(name).output
+            except ValueError:
+                raise PoseTfError(f"{self.setting.path}: distillation.hint_layers: {name!r} "
+                                  f"is not a layer of the model") from None
+            projection = keras.layers.Conv2D(int(probe.shape[-1]), 1, dtype="float32",
+                                             name=f"hint_projection{index}")
+            self.hint_projections.append(projection)
+            outputs.append(projection(feature))
         return keras.Model(self.model.inputs, outputs, name=f"{self.model.name}_distill")
 
     def _losses(self, images, targets, outputs):
         """Per-example total [B] and the named [B] parts (label, teacher, hint, last stage)."""
         setting = self.setting
         paf_weight = setting.training.paf_loss_weight
-        hint = None
-        if self.hint_projection is not None:
-            outputs, hint = outputs[:-1], outputs[-1]
+        hints = []
+        if self.hint_projections:
+            count = len(self.hint_projections)
+            outputs, hints = outputs[:-count], outputs[-count:]
         label, per_stage = masked_mse(outputs, targets, paf_weight)
         parts = {"loss_last_stage": per_stage[-1]}
         if self.teacher is None:
@@ -446,7 +451,7 @@ class Trainer:
         from .distill import hint_loss, labelled_samples, teacher_loss
 
         distillation = setting.distillation
-        teacher_maps, teacher_hint = self.teacher(images)
+        teacher_maps, teacher_hints = self.teacher(images)
         where = tf.ones_like(label) if distillation.where == "everywhere" else \
             1.0 - labelled_samples(targets)
         layout = get_layout(setting.model.layout)
@@ -454,8 +459,8 @@ class Trainer:
                               layout.paf_offset, paf_weight)
         total = distillation.label_weight * label + distillation.weight * taught
         parts.update({"loss_labels": label, "loss_teacher": taught})
-        if hint is not None:
-            hinted = hint_loss(hint, teacher_hint)
+        if hints:
+            hinted = tf.add_n([hint_loss(h, t) for h, t in zip(hints, teacher_hints)])
             total += distillation.hint_weight * hinted
             parts["loss_hint"] = hinted
         return total, parts
@@ -642,13 +647,14 @@ class Trainer:
         try:
             while self.step < end:
                 lr = self.learning_rate()
+                before = self.step
                 try:
                     values = {k: float(v) for k, v in self._train_step(self.iterator).items()}
                 except tf.errors.InvalidArgumentError as exc:
                     if "non-finite training loss" not in str(exc):
                         raise
                     raise PoseTfError(
-                        f"{self.setting.path}: loss is not finite at step {self.step + 1}; "
+                        f"{self.setting.path}: loss is not finite at step {before + 1}; "
                         f"nothing of that step was applied or saved (latest checkpoint: "
                         f"{self.manager.latest_checkpoint}); lower training.lr.base or check "
                         f"the data") from None

