@@ -87,7 +87,7 @@ def pick_models(names, shared: Path, work: Path, args):
     for name in names:
         if name == "default":
             if DEFAULT_MODEL.exists():
-                models.append(("default", DEFAULT_MODEL, "models/default/model.keras", None))
+                models.append(("default", DEFAULT_MODEL, "pose_tf/resources/default_model.keras", None))
             else:
                 path, note = largest_setting_model(work)
                 models.append(("largest-setting", path, note, None))

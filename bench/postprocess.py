@@ -59,8 +59,9 @@ class PeerWayReference:
         self._fn = upsample_smooth_nms
 
     def __call__(self, maps, cell_to_image):
-        from pose_tf.grouping import people_to_keypoints, person_score
         from pose_tf.completion import complete_keypoints
+        from pose_tf.geometry import grid_to_input, input_to_grid
+        from pose_tf.grouping import people_to_keypoints, person_score
         from pose_tf.pose import Pose
 
         up, heat, is_peak = (t.numpy() for t in self._fn(maps))
@@ -75,9 +76,11 @@ class PeerWayReference:
         sx, sy, ox, oy = cell_to_image
         u = self.upsample
         found = kps[..., 2] > 0
-        # upsampled pixel p covers low-res cell (p + 0.5) / u - 0.5
-        kps[..., 0] = np.where(found, ((kps[..., 0] + 0.5) / u - 0.5) * sx + ox, 0)
-        kps[..., 1] = np.where(found, ((kps[..., 1] + 0.5) / u - 0.5) * sy + oy, 0)
+        # Upsampled cell p is a grid of stride 1/u in low-res cells: its centre is the
+        # low-res grid coordinate (p + 0.5) / u - 0.5, which cell_to_image takes to pixels.
+        low = input_to_grid(grid_to_input(kps[..., :2], 1.0 / u), 1.0)
+        kps[..., 0] = np.where(found, low[..., 0] * sx + ox, 0)
+        kps[..., 1] = np.where(found, low[..., 1] * sy + oy, 0)
         kps = complete_keypoints(kps)
         return [Pose(k, s) for k, s in zip(kps, person_score(kps))]
 

@@ -29,11 +29,24 @@ def _command_modules():
             yield importlib.import_module(f"{commands.__name__}.{info.name}")
 
 
+def version() -> str:
+    """The installed distribution's version (its metadata); the package's __version__ when
+    pose_tf runs from a source tree that was never installed."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("pose-tf")
+    except metadata.PackageNotFoundError:
+        from . import __version__
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pose-tf",
         description="Bottom-up multi-person pose estimation and tracking with TensorFlow/Keras.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
+    parser.add_argument("--version", action="version", version=f"pose-tf {version()}")
     sub = parser.add_subparsers(dest="command", metavar="VERB")
     sub.required = True
     for module in _command_modules():

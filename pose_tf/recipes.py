@@ -26,7 +26,19 @@ from .errors import PoseTfError
 
 ROOT_VAR = "POSE_TF_RECORDS"
 PLACEHOLDER = "${" + ROOT_VAR + "}"
-REPO_DATASETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "datasets")
+
+
+def _checkout_datasets() -> Optional[str]:
+    """datasets/ of the source checkout this pose_tf is imported from; None for an installed
+    pose-tf (the recipes are not package data: they point at record shards on disk)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    folder = os.path.join(root, "datasets")
+    if os.path.isfile(os.path.join(root, "pyproject.toml")) and os.path.isdir(folder):
+        return folder
+    return None
+
+
+REPO_DATASETS = _checkout_datasets()
 
 
 @dataclass
@@ -92,10 +104,26 @@ def load_recipe(path_or_name) -> Recipe:
     """Load a recipe file; a bare name such as 'F6' means datasets/F6.yaml of this checkout."""
     path = os.fspath(path_or_name)
     if not os.path.exists(path) and os.sep not in path and not path.endswith((".yaml", ".yml")):
-        path = os.path.join(REPO_DATASETS, f"{path}.yaml")
+        path = _named_recipe(path)
     recipe = load_config(path, Recipe)
     recipe.path = os.path.abspath(path)
     return recipe
+
+
+def _named_recipe(name: str) -> str:
+    """The file of a recipe given by name: datasets/<name>.yaml of the source checkout."""
+    if REPO_DATASETS is None:
+        package = os.path.dirname(os.path.abspath(__file__))
+        raise PoseTfError(
+            f"recipe {name!r} not found: a recipe name means the file datasets/{name}.yaml of a "
+            f"pose-tf source checkout, and this pose-tf ({package}) is installed outside one; "
+            f"pass the recipe file's path instead (e.g. path/to/pose-tf/datasets/{name}.yaml)")
+    path = os.path.join(REPO_DATASETS, f"{name}.yaml")
+    if not os.path.isfile(path):
+        known = sorted(f[:-5] for f in os.listdir(REPO_DATASETS) if f.endswith(".yaml"))
+        raise PoseTfError(f"recipe {name!r}: {path} not found (recipes in {REPO_DATASETS}: "
+                          f"{', '.join(known) or 'none'})")
+    return path
 
 
 def single_source(records_glob: str, name: str = "records") -> Recipe:

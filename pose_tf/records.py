@@ -9,7 +9,9 @@ reads it with TF ops inside a tf.data graph. Feature keys:
     image/height, image/width, image/id   int64
     image/filename, image/source, image/variant   bytes
     person/keypoints float  N*17*3, (x, y, v) COCO-17 order; v 0 = not labelled/absent,
-                            1 = labelled but occluded, 2 = visible; pixels of THIS image
+                            1 = labelled but occluded, 2 = visible; continuous pixel
+                            coordinates of THIS image (pixel i covers [i, i+1): the
+                            sources' indices + 0.5, pose_tf.geometry)
     person/bbox     float   N*4 (x, y, w, h)
     person/area     float   N (segment area, else box area)
     person/track_id int64   N (-1 when none)

@@ -4,9 +4,10 @@ Everything here is vectorised over people, joints and limbs (no Python loop per 
 so it runs inside the tf.data graph and scales with its parallel map.
 
 Coordinates. Keypoints come in *input pixels* of the augmented image (continuous, pixel
-i covers [i, i+1)). The targets live on the output grid of the network (stride 8): cell
-c covers input pixels [c*stride, (c+1)*stride) and its centre is grid coordinate c, so
-grid = input / stride - 0.5. `grid_to_input` is the inverse, for decoders and drawers.
+i covers [i, i+1): pose_tf.geometry's convention). The targets live on the output grid
+of the network (stride 8): cell c covers input pixels [c*stride, (c+1)*stride) and its
+centre is grid coordinate c, so grid = input / stride - 0.5 (`geometry.input_to_grid`;
+`geometry.grid_to_input` is the inverse, for decoders and drawers).
 
 Sigmas. Each person's Gaussians get one sigma (in output-grid cells) chosen by the ratio
 of the person's box area to the input image area: ratio > thresholds[0] -> sigmas[0],
@@ -20,6 +21,7 @@ from typing import Tuple
 
 import numpy as np
 
+from .geometry import grid_to_input, input_to_grid  # noqa: F401  (the grid's definition)
 from .keypoints import COCO17, DERIVED_PARTS, NUM_KEYPOINTS, Layout
 
 
@@ -40,16 +42,6 @@ class TargetConfig:
             raise ValueError("sigmas must be three positive values (large, medium, small)")
         if self.paf_width <= 0:
             raise ValueError(f"paf_width must be > 0, got {self.paf_width}")
-
-
-def input_to_grid(xy, stride):
-    """Input-pixel coordinates -> output-grid coordinates (cell centres are integers)."""
-    return xy / stride - 0.5
-
-
-def grid_to_input(xy, stride):
-    """Output-grid coordinates -> input-pixel coordinates (inverse of `input_to_grid`)."""
-    return (xy + 0.5) * stride
 
 
 def check_layout(layout: Layout) -> list:
@@ -179,6 +171,17 @@ def pafs(keypoints_grid, limbs, grid_hw, width):
     return tf.reshape(field, [h, w, 2 * limbs.shape[0]])
 
 
+def to_layout_channels(per_limb, layout: Layout):
+    """[..., 2L] values in limb order (limb l at 2l, 2l+1) -> the layout's PAF channel
+    order (limb l at `layout.paf_channels[l]`; OpenPose's differs from limb order)."""
+    import tensorflow as tf
+
+    source = np.zeros(2 * layout.num_limbs, np.int32)
+    for limb, (cx, cy) in enumerate(layout.paf_channels):
+        source[cx], source[cy] = 2 * limb, 2 * limb + 1
+    return tf.gather(per_limb, source, axis=-1)
+
+
 def ignore_cells(ignore_fraction, config: TargetConfig):
     """[h, w] 1 = supervise, 0 = ignore, from the ignored share of each cell."""
     import tensorflow as tf
@@ -202,7 +205,7 @@ def loss_masks(supervise, part_labelled, layout: Layout):
     channel_on = tf.concat([part_labelled, any_label], axis=0)                    # [K+1]
     limbs = layout.limb_array()
     limb_on = tf.gather(part_labelled, limbs[:, 0]) * tf.gather(part_labelled, limbs[:, 1])
-    paf_on = tf.repeat(limb_on, 2)                                                 # [2L]
+    paf_on = to_layout_channels(tf.repeat(limb_on, 2), layout)                    # [2L]
     sup = supervise[..., None]
     return sup * channel_on, sup * paf_on
 
@@ -226,7 +229,7 @@ def make_targets(keypoints, box_area, labelled, ignore_fraction, input_size,
 
     ratio = tf.convert_to_tensor(box_area, tf.float32) / float(height * width)
     joints, background = heatmaps(kp_grid, person_sigmas(ratio, config), grid_hw)
-    fields = pafs(kp_grid, layout.limbs, grid_hw, config.paf_width)
+    fields = to_layout_channels(pafs(kp_grid, layout.limbs, grid_hw, config.paf_width), layout)
     if ignore_fraction is None:
         supervise = tf.ones(grid_hw, tf.float32)
     else:

@@ -4,16 +4,16 @@ As in the original project, rotated copies of the training set are written as re
 of their own (`<prefix>-rot90-*.tfrecord`), so the online pipeline only has to add small
 random rotations. Image, ignore mask, keypoints and boxes are transformed together:
 
-    variant  image                      keypoint (x, y) in a W x H image -> new (x, y)
-    flip     mirrored left-right        (W - 1 - x, y), left/right joints swapped
-    rot90    90 degrees clockwise       (H - 1 - y, x)          new size H x W
-    rot180   180 degrees                (W - 1 - x, H - 1 - y)
-    rot270   270 clockwise (= 90 ccw)   (y, W - 1 - x)          new size H x W
+    variant  image                      point (x, y) in a W x H image -> new (x, y)
+    flip     mirrored left-right        (W - x, y), left/right joints swapped
+    rot90    90 degrees clockwise       (H - y, x)          new size H x W
+    rot180   180 degrees                (W - x, H - y)
+    rot270   270 clockwise (= 90 ccw)   (y, W - x)          new size H x W
 
-Keypoints are pixel positions (pixel i has its centre at i), so a joint drawn at pixel
-(x, y) is found at the transformed pixel. Boxes are pixel *extents* (x .. x + w covers
-the pixels' edges), so their corners map with W, H instead of W - 1, H - 1 and a box
-keeps covering the same pixels. Unlabelled keypoints stay (0, 0, 0).
+Records hold continuous coordinates (pose_tf.geometry: pixel i covers [i, i + 1)), so
+one rule moves keypoints and box corners alike: a joint at the centre of pixel i
+(i + 0.5) lands at the centre of the mirrored pixel W - 1 - i, and a box keeps covering
+the same pixels. Unlabelled keypoints stay (0, 0, 0).
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import dataclasses
 import numpy as np
 
 from .errors import PoseTfError
+from .geometry import mirror_x
 from .keypoints import COCO_FLIP
 from .records import Sample, decode_mask_png, encode_mask_png
 
@@ -41,17 +42,16 @@ def _cv2_op(variant):
 
 
 def transform_points(xy: np.ndarray, variant: str, width: float, height: float) -> np.ndarray:
-    """Map [..., 2] points of a width x height frame. Pass W - 1, H - 1 for pixel
-    positions (keypoints) and W, H for pixel edges (box corners)."""
+    """Map [..., 2] continuous points (keypoints or box corners) of a width x height frame."""
     x, y = xy[..., 0], xy[..., 1]
     if variant == "flip":
-        out = (width - x, y)
+        out = (mirror_x(x, width), y)
     elif variant == "rot90":
-        out = (height - y, x)
+        out = (mirror_x(y, height), x)
     elif variant == "rot180":
-        out = (width - x, height - y)
+        out = (mirror_x(x, width), mirror_x(y, height))
     elif variant == "rot270":
-        out = (y, width - x)
+        out = (y, mirror_x(x, width))
     else:
         raise PoseTfError(f"unknown variant {variant!r}; known: {', '.join(VARIANT_NAMES)}")
     return np.stack(out, axis=-1).astype(np.float32)
@@ -59,7 +59,7 @@ def transform_points(xy: np.ndarray, variant: str, width: float, height: float) 
 
 def transform_keypoints(kp: np.ndarray, variant: str, width: int, height: int) -> np.ndarray:
     kp = np.asarray(kp, np.float32).copy()
-    kp[..., :2] = transform_points(kp[..., :2], variant, width - 1, height - 1)
+    kp[..., :2] = transform_points(kp[..., :2], variant, width, height)
     if variant == "flip":
         kp = kp[..., COCO_FLIP, :]
     kp[kp[..., 2] <= 0] = 0.0

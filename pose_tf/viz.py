@@ -1,4 +1,8 @@
-"""Drawing poses: skeleton lines and joints, one distinct colour per person (or track)."""
+"""Drawing poses: skeleton lines and joints, one distinct colour per person (or track).
+
+cv2 draws at pixel indices (the centre of pixel i is i); poses are continuous (centre at
+i + 0.5, pose_tf.geometry), so their points are converted here, once, before drawing.
+"""
 from __future__ import annotations
 
 import colorsys
@@ -7,6 +11,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from .geometry import continuous_to_index
 from .keypoints import COCO_SKELETON
 from .pose import Pose
 
@@ -31,8 +36,8 @@ def draw_poses(image_rgb: np.ndarray, poses: Sequence[Pose], color_by_track: boo
         radius = thickness + 1
         key = pose.track_id if color_by_track and pose.track_id is not None else i
         c = color(key)
-        pts = pose.xy
         ok = pose.detected
+        pts = continuous_to_index(pose.xy, ok)
         for a, b in COCO_SKELETON:
             if ok[a] and ok[b]:
                 cv2.line(out, _pt(pts[a]), _pt(pts[b]), c, thickness, cv2.LINE_AA)

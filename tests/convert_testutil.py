@@ -38,9 +38,17 @@ def name_mapping(category_keypoints):
     return out
 
 
+def as_record(source_keypoints):
+    """The source's pixel-index keypoints as the converter stores them (continuous:
+    +0.5 on labelled joints, pose_tf.geometry)."""
+    from pose_tf.geometry import index_to_continuous
+
+    return index_to_continuous(np.asarray(source_keypoints, np.float32))
+
+
 def assert_people_match(sample, expected):
-    """expected: list of [17, 3] arrays (order free): match by nose-to-ankle sum."""
+    """expected: list of [17, 3] arrays in the source's pixel indices (order free)."""
     got = sorted(sample.keypoints.tolist())
-    want = sorted(np.asarray(e, np.float32).tolist() for e in expected)
+    want = sorted(as_record(e).tolist() for e in expected)
     np.testing.assert_allclose(np.array(got).reshape(-1, 17, 3),
                                np.array(want).reshape(-1, 17, 3), atol=1e-3)

@@ -1,6 +1,8 @@
 """Plain NumPy implementation of the compiled peaks + grouping (pose_tf/grouping/cpp).
 
 Same algorithm, written for clarity, not speed; the tests pin the C++ core to it.
+Non-finite map values: a NaN / inf cell is never a peak and never beats a neighbour, an axis
+with a non-finite neighbour is not refined, and a non-finite PAF sample gives no support.
 """
 import numpy as np
 
@@ -18,8 +20,8 @@ def find_peaks_ref(maps, num_parts, thresholds, max_peaks=0, refine=True):
                     continue
                 n = padded[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
                 earlier = dy < 0 or (dy == 0 and dx < 0)   # ties: first in raster order wins
-                beaten |= (n > v) | ((n == v) & earlier)
-        ys, xs = np.nonzero((v > thresholds[c]) & ~beaten)   # raster order
+                beaten |= np.isfinite(n) & ((n > v) | ((n == v) & earlier))
+        ys, xs = np.nonzero((v > thresholds[c]) & np.isfinite(v) & ~beaten)   # raster order
         found = []
         for y, x in zip(ys, xs):
             fx, fy = float(x), float(y)
@@ -36,11 +38,16 @@ def find_peaks_ref(maps, num_parts, thresholds, max_peaks=0, refine=True):
     return np.asarray(rows, np.float32).reshape(-1, 4)
 
 
+MIN_LOG_CURVATURE = np.float32(1e-4)   # flatter tops are not refined (see grouping.cpp)
+
+
 def _offset(left, centre, right):
+    if not np.isfinite([left, centre, right]).all():
+        return 0.0
     eps = np.float32(1e-6)
     l, c, r = (np.log(max(np.float32(t), eps)) for t in (left, centre, right))
     curvature = l - 2 * c + r
-    if curvature >= 0:
+    if not curvature < -MIN_LOG_CURVATURE:
         return 0.0
     return float(np.clip(0.5 * (l - r) / curvature, -0.5, 0.5))
 
@@ -65,14 +72,16 @@ def connection_score(pa, pb, maps, cx, cy, p):
     u = v / norm
     n = max(p["num_samples"], 2)
     dots = []
-    for s in range(n):
-        t = s / (n - 1)
-        x, y = pa[0] + t * v[0], pa[1] + t * v[1]
-        dots.append(bilinear(maps, x, y, cx) * u[0] + bilinear(maps, x, y, cy) * u[1])
+    with np.errstate(invalid="ignore", over="ignore"):   # NaN / inf samples: dropped below
+        for s in range(n):
+            t = s / (n - 1)
+            x, y = pa[0] + t * v[0], pa[1] + t * v[1]
+            dots.append(bilinear(maps, x, y, cx) * u[0] + bilinear(maps, x, y, cy) * u[1])
     dots = np.asarray(dots)
+    dots = dots[np.isfinite(dots)]   # a non-finite sample adds 0 and is no inlier
     prior = min(0.5 * maps.shape[0] / norm - 1.0, 0.0)
-    mean = dots.mean() + prior
-    if (dots > p["paf_threshold"]).sum() < p["min_inlier_ratio"] * n or mean <= 0:
+    mean = dots.sum() / n + prior
+    if (dots > p["paf_threshold"]).sum() < p["min_inlier_ratio"] * n or not 0 < mean < np.inf:
         return None
     return mean
 

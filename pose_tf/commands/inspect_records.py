@@ -82,6 +82,8 @@ def paf_panel(image, pafs, stride):
     import cv2
     import numpy as np
 
+    from ..geometry import continuous_to_index, grid_to_input
+
     h, w = pafs.shape[:2]
     vec = pafs.reshape(h, w, -1, 2)
     mag = np.linalg.norm(vec, axis=-1)                      # [h, w, L]
@@ -98,7 +100,8 @@ def paf_panel(image, pafs, stride):
     for y in range(0, h, 2):
         for x in range(0, w, 2):
             if strength[y, x] > 0.5:
-                cx, cy = (x + 0.5) * stride, (y + 0.5) * stride
+                # the cell's centre, as the pixel index cv2 draws at
+                cx, cy = continuous_to_index(grid_to_input(np.array([x, y], np.float64), stride))
                 dx, dy = pick[y, x] * stride * 0.9
                 cv2.arrowedLine(panel, (int(cx), int(cy)), (int(cx + dx), int(cy + dy)),
                                 (255, 255, 255), 1, cv2.LINE_AA, tipLength=0.4)

@@ -6,6 +6,15 @@ loss must ignore). Readers never touch pixels, so they are fast and run in the m
 process; `build_sample` (run in worker processes) reads and checks the image bytes,
 rasterises the ignore regions and returns the `Sample` that is written to the records.
 
+Coordinates: readers keep their source's keypoints as they are, pixel indices (the
+centre of pixel i is i); `build_sample`, which every entry goes through, converts them
+once to the package's continuous convention (pose_tf.geometry: centre at i + 0.5), so
+records hold continuous keypoints. Boxes and ignore regions are edge-based: unchanged.
+
+Orientation: a JPEG whose EXIF orientation is not upright is re-encoded upright without
+EXIF (`check_image`), so the record's bytes decode the same in cv2 (which applies the
+orientation, as the converter and inference do) and in tf.io.decode_image (training).
+
 Malformed annotation entries are not fatal: a reader adds a line naming the file and
 record to `ReadResult.problems` and skips the entry, so one bad person does not stop a
 conversion of 100k images.
@@ -19,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import PoseTfError
+from ..geometry import index_to_continuous
 from ..keypoints import NUM_KEYPOINTS
 from .. import records
 from ..io import files
@@ -32,7 +42,7 @@ class Entry:
     image_id: int
     filename: str                 # stored in image/filename (relative to --images)
     image_path: str               # file to read (a video for video sources)
-    keypoints: np.ndarray         # [N, 17, 3]
+    keypoints: np.ndarray         # [N, 17, 3], the source's pixel indices
     bbox: np.ndarray              # [N, 4] x, y, w, h
     area: np.ndarray              # [N]
     track_id: np.ndarray          # [N]
@@ -111,9 +121,14 @@ def check_image(data: bytes, where: str):
     """Decode image bytes; return (format, bytes, height, width) or raise PoseTfError.
 
     A JPEG without its end-of-image marker is rejected even if OpenCV decodes part of
-    it: a truncated download would otherwise train on grey bands.
+    it: a truncated download would otherwise train on grey bands. A JPEG with an EXIF
+    orientation other than 1 comes back re-encoded upright (quality 95, no EXIF): cv2
+    decodes it upright, tf.io.decode_image would not, and the labels are of the upright
+    image.
     """
     import cv2
+
+    from ..io.images import jpeg_orientation
 
     if not data:
         raise PoseTfError(f"{where}: empty image file")
@@ -126,6 +141,11 @@ def check_image(data: bytes, where: str):
     if fmt is None:     # e.g. BMP: store as PNG, the schema knows only jpeg/png
         ok, buf = cv2.imencode(".png", image)
         fmt, data = "png", buf.tobytes()
+    elif fmt == "jpeg" and jpeg_orientation(data) != 1:
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        if not ok:
+            raise PoseTfError(f"{where}: could not re-encode the EXIF-rotated JPEG upright")
+        data = buf.tobytes()
     return fmt, data, image.shape[0], image.shape[1]
 
 
@@ -191,7 +211,8 @@ def rasterise(regions, height: int, width: int) -> np.ndarray:
 
 
 def build_sample(entry: Entry) -> records.Sample:
-    """Read and check the entry's image, rasterise its ignore regions -> `Sample`.
+    """Read and check the entry's image, rasterise its ignore regions -> `Sample`, its
+    keypoints converted from the source's pixel indices to continuous coordinates.
 
     Raises PoseTfError naming the image for a missing/corrupt image or a size that
     disagrees with the annotation (keypoints would land in the wrong place).
@@ -208,8 +229,8 @@ def build_sample(entry: Entry) -> records.Sample:
     return records.Sample(
         image_bytes=data, image_format=fmt, height=height, width=width,
         image_id=entry.image_id, filename=entry.filename, source=entry.source, variant="orig",
-        keypoints=clear_unlabelled(entry.keypoints), bbox=entry.bbox, area=entry.area,
-        track_id=entry.track_id, labelled=entry.labelled,
+        keypoints=index_to_continuous(clear_unlabelled(entry.keypoints)),   # the one conversion
+        bbox=entry.bbox, area=entry.area, track_id=entry.track_id, labelled=entry.labelled,
         ignore_png=records.encode_mask_png(mask))
 
 

@@ -89,7 +89,8 @@ def export(model, fmt: str, out, layout: Optional[str] = None, precision: str = 
     if precision == "int8":
         calibration = calibration_batches(calibration_images, fixed or DEFAULT_INPUT_SIZE, calibration_count)
     info = ArtefactInfo(format=fmt, layout=source.layout.name, precision=precision, input_size=fixed,
-                        source=source.name,
+                        source=source.name, stride=source.stride, pad_value=source.pad_value,
+                        input_multiple=source.input_multiple,
                         input="uint8 RGB [B,H,W,3]" if (fmt, precision) == ("tflite", "int8")
                         else "float32 RGB 0..255 [B,H,W,3]")
     if statistics_images is not None:

@@ -1,7 +1,8 @@
 """What travels with an exported network, and how it is written without half-files.
 
-Every export carries a small JSON description (layout, stride, fixed input size, input
-type, precision), so `--model exported.tflite` needs no `--layout`:
+Every export carries a small JSON description (layout, stride, padding value, input
+multiple, fixed input size, input type, precision), so `--model exported.tflite` needs
+no `--layout` and the estimator maps its cells right:
 - a file artefact (.tflite, .onnx, .engine) has it beside it as `<artefact>.pose-tf.json`;
 - a SavedModel folder has it inside, as `assets.extra/pose-tf.json` (the folder TF
   Serving reserves for files the graph does not read, so the model stays servable);
@@ -34,7 +35,9 @@ class ArtefactInfo:
     layout: str                                  # keypoints layout name (coco17, openpose18)
     precision: str = "fp32"                      # fp32, fp16, int8
     input_size: Optional[Tuple[int, int]] = None  # (height, width) when fixed
-    stride: int = 8
+    stride: int = 8                              # input pixels per map cell
+    pad_value: float = 0.0                       # canvas fill around the image, as trained
+    input_multiple: int = 16                     # input height and width must be multiples of it
     input: str = "float32 RGB 0..255 [B,H,W,3]"
     source: str = ""                             # file name of the model it was made from
     version: int = FORMAT_VERSION
@@ -75,7 +78,11 @@ def read_info(path) -> Optional[ArtefactInfo]:
 
 
 def _read_onnx_info(path: Path) -> Optional[ArtefactInfo]:
-    import onnx
+    try:
+        import onnx
+    except ImportError:
+        raise PoseTfError("onnx is not installed (it reads the description inside .onnx files): "
+                          "pip install 'pose-tf[onnx]'") from None
 
     model = onnx.load(str(path), load_external_data=False)
     for prop in model.metadata_props:

@@ -32,8 +32,9 @@ def require_onnx_tools():
         import onnxruntime  # noqa: F401
         import tf2onnx  # noqa: F401
     except ImportError as exc:
-        raise PoseTfError(f"ONNX export needs tf2onnx, onnx and onnxruntime ({exc.name} is missing): "
-                          f"pip install tf2onnx onnx onnxruntime") from None
+        missing = (exc.name or "tf2onnx").split(".")[0]
+        raise PoseTfError(f"{missing} is not installed (ONNX export needs tf2onnx, onnx and "
+                          f"onnxruntime): pip install 'pose-tf[onnx]'") from None
 
 
 def convert_onnx(source: Source, input_size: Optional[Tuple[int, int]] = None,

@@ -23,6 +23,9 @@ class Source:
     layout: Layout
     forward: Callable            # TF tensor float32 RGB [B,H,W,3] -> maps [B,h,w,C]
     trackable: object = None     # owner of the variables (a Keras model), if any
+    stride: int = 8              # the network's geometry, carried into the export's description
+    pad_value: float = 0.0
+    input_multiple: int = 16
 
     @property
     def name(self) -> str:
@@ -59,7 +62,8 @@ def _keras_source(path, layout) -> Source:
         out = model(x, training=False)
         return out[-1] if isinstance(out, (list, tuple)) else out
 
-    return Source(path, network.layout, forward, trackable=model)
+    return Source(path, network.layout, forward, trackable=model, stride=network.stride,
+                  pad_value=network.pad_value, input_multiple=network.input_multiple)
 
 
 def _frozen_graph_source(path, layout, bn_statistics=None) -> Source:
@@ -98,7 +102,9 @@ def _saved_model_source(path, layout) -> Source:
     def forward(x):
         return maps_fn(images=x)["maps"]
 
-    return Source(path, get_layout(chosen), forward, trackable=loaded)
+    geometry = {} if info is None else {"stride": info.stride, "pad_value": info.pad_value,
+                                        "input_multiple": info.input_multiple}
+    return Source(path, get_layout(chosen), forward, trackable=loaded, **geometry)
 
 
 def frozen(source: Source, input_size=None) -> Source:
@@ -120,4 +126,5 @@ def frozen(source: Source, input_size=None) -> Source:
         out = constant_fn(x)
         return out[0] if isinstance(out, (list, tuple)) else out
 
-    return Source(source.path, source.layout, forward, trackable=None)
+    return Source(source.path, source.layout, forward, trackable=None, stride=source.stride,
+                  pad_value=source.pad_value, input_multiple=source.input_multiple)

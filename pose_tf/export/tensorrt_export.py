@@ -18,8 +18,9 @@ import numpy as np
 
 from ..errors import PoseTfError
 
-INSTALL_TENSORRT = ("pip install tensorrt cuda-python (NVIDIA driver and a CUDA GPU required); "
-                    "on a machine without one use --format onnx or --format tflite")
+INSTALL_TENSORRT = ("pip install tensorrt cuda-python, or pip install 'pose-tf[tensorrt]' "
+                    "(NVIDIA driver and a CUDA GPU required); on a machine without one use "
+                    "--format onnx or --format tflite")
 WORKSPACE_BYTES = 1 << 30
 MAX_BATCH = 2            # the estimator sends 2 images with --flip
 

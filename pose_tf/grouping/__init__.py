@@ -2,6 +2,10 @@
 
 `decode(maps, layout, params, cell_to_image)` is the whole path from one [h, w, C] map
 tensor (the network's own resolution, no upsampling) to `Pose`s in image coordinates.
+
+Bad arguments (maps that do not fit the layout, a self-limb, negative counts, ...) raise
+ValueError. Non-finite map values (NaN, inf) are never peaks and never support a limb, so
+every returned position and score is finite.
 """
 from __future__ import annotations
 
@@ -38,23 +42,42 @@ class PostprocessParams:
         return np.full(num_parts, self.peak_threshold, np.float32)
 
 
+def _maps_for(maps: np.ndarray, layout: Layout) -> np.ndarray:
+    """`maps` as contiguous float32 [h, w, layout.num_channels], or ValueError."""
+    maps = np.ascontiguousarray(maps, np.float32)
+    if maps.ndim != 3 or maps.shape[2] != layout.num_channels:
+        raise ValueError(
+            f"maps must be [h, w, {layout.num_channels}] for layout {layout.name} "
+            f"({layout.num_parts} heatmaps, {int(layout.has_background)} background, "
+            f"{2 * layout.num_limbs} PAF channels), got shape {maps.shape}")
+    return maps
+
+
 def limb_table(layout: Layout) -> np.ndarray:
     """[L, 4] int32: part_a, part_b and the absolute PAF channels (x, y) of each limb."""
+    for i, (a, b) in enumerate(layout.limb_array()):
+        if a == b:
+            name = layout.part_names[a] if 0 <= a < layout.num_parts else str(a)
+            raise ValueError(f"layout {layout.name}: limb {i} ({name}-{name}) joins part {a} "
+                             "to itself (a self-limb)")
     channels = layout.paf_channel_array() + layout.paf_offset
     return np.ascontiguousarray(np.concatenate([layout.limb_array(), channels], 1), np.int32)
 
 
 def find_peaks(maps: np.ndarray, layout: Layout, params: PostprocessParams) -> np.ndarray:
     """Peaks [N, 4] (x, y, score, part) in map cells, grouped by part."""
-    maps = np.ascontiguousarray(maps, np.float32)
+    maps = _maps_for(maps, layout)
     return find_peaks_c(maps, params.thresholds(layout.num_parts), layout.num_parts,
                         params.max_peaks_per_part, params.refine)
 
 
 def group(maps: np.ndarray, peaks: np.ndarray, layout: Layout, params: PostprocessParams):
     """(people [M, parts] peak index or -1, raw scores [M]) for one image's maps."""
-    maps = np.ascontiguousarray(maps, np.float32)
-    return group_c(np.ascontiguousarray(peaks, np.float32), maps, limb_table(layout),
+    maps = _maps_for(maps, layout)
+    peaks = np.ascontiguousarray(peaks, np.float32)
+    if peaks.ndim != 2 or peaks.shape[1] != 4:
+        raise ValueError(f"peaks must be [N, 4] (x, y, score, part), got shape {peaks.shape}")
+    return group_c(peaks, maps, limb_table(layout),
                    layout.num_parts, params.num_samples, params.paf_threshold,
                    params.min_inlier_ratio, params.min_parts, params.min_mean_score)
 

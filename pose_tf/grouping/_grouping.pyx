@@ -1,9 +1,14 @@
 # distutils: language = c++
 # cython: boundscheck=False, wraparound=False
-"""Thin Cython wrapper over the C++ core (cpp/grouping.cpp). Releases the GIL."""
+"""Thin Cython wrapper over the C++ core (cpp/grouping.cpp). Releases the GIL.
+
+The core checks its arguments and throws std::invalid_argument, which `except +` turns
+into ValueError (any other C++ exception into its Python counterpart, never an abort).
+"""
 import numpy as np
 
 cimport numpy as cnp
+from libc.math cimport floor, isfinite
 from libc.stdint cimport int32_t
 from libcpp cimport bool as cbool
 from libcpp.vector cimport vector
@@ -42,16 +47,22 @@ cdef extern from "grouping.hpp" namespace "posetf":
         float score
         int count
 
-    vector[Peak] find_peaks(const MapView& maps, int num_parts, const float* thresholds,
-                            int max_peaks_per_part, cbool refine) nogil
+    # Both throw std::invalid_argument on bad arguments: `except +` is what keeps a C++
+    # exception from terminating the interpreter.
+    vector[Peak] find_peaks(const MapView& maps, int num_parts, const vector[float]& thresholds,
+                            int max_peaks_per_part, cbool refine) except + nogil
     vector[Person] group(const vector[Peak]& peaks, const MapView& maps,
                          const vector[Limb]& limbs, int num_parts,
-                         const GroupParams& params) nogil
+                         const GroupParams& params) except + nogil
 
 
 cdef MapView _view(const float[:, :, ::1] maps):
     cdef MapView view
-    view.data = &maps[0, 0, 0]
+    # An empty map has no first element to point at; the core refuses it (ValueError).
+    if maps.shape[0] > 0 and maps.shape[1] > 0 and maps.shape[2] > 0:
+        view.data = &maps[0, 0, 0]
+    else:
+        view.data = NULL
     view.height = maps.shape[0]
     view.width = maps.shape[1]
     view.channels = maps.shape[2]
@@ -60,17 +71,19 @@ cdef MapView _view(const float[:, :, ::1] maps):
 
 def find_peaks_c(const float[:, :, ::1] maps, const float[::1] thresholds, int num_parts,
                  int max_peaks_per_part=0, bint refine=True):
-    """Peaks of channels [0, num_parts) as float32 [N, 4]: x, y, score, part (map cells)."""
-    if thresholds.shape[0] < num_parts or maps.shape[2] < num_parts:
-        raise ValueError("need a threshold and a map channel for every part")
+    """Peaks of channels [0, num_parts) as float32 [N, 4]: x, y, score, part (map cells).
+    Raises ValueError for bad arguments (see cpp/grouping.hpp)."""
+    cdef vector[float] th
+    cdef Py_ssize_t i
+    for i in range(thresholds.shape[0]):
+        th.push_back(thresholds[i])   # the core checks there is one per part
     cdef MapView view = _view(maps)
     cdef vector[Peak] peaks
     with nogil:
-        peaks = find_peaks(view, num_parts, &thresholds[0], max_peaks_per_part, refine)
+        peaks = find_peaks(view, num_parts, th, max_peaks_per_part, refine)
     out = np.empty((peaks.size(), 4), np.float32)
     cdef float[:, ::1] o = out
-    cdef size_t i
-    for i in range(peaks.size()):
+    for i in range(<Py_ssize_t>peaks.size()):
         o[i, 0] = peaks[i].x
         o[i, 1] = peaks[i].y
         o[i, 2] = peaks[i].score
@@ -83,30 +96,32 @@ def group_c(const float[:, ::1] peaks, const float[:, :, ::1] maps, const int[:,
             float min_inlier_ratio=0.8, int min_parts=3, float min_mean_score=0.2):
     """Assemble people. `peaks` [N, 4] grouped by part (as find_peaks_c returns them);
     `limbs` [L, 4]: part_a, part_b, absolute PAF channel x, channel y.
-    Returns (people int32 [M, num_parts] peak index or -1, scores float32 [M])."""
+    Returns (people int32 [M, num_parts] peak index or -1, scores float32 [M]).
+    Raises ValueError for bad arguments (see cpp/grouping.hpp)."""
     cdef Py_ssize_t n = peaks.shape[0], i, k
+    cdef float part
+    if peaks.shape[1] != 4:
+        raise ValueError(f"peaks must be [N, 4]: x, y, score, part; got {peaks.shape[1]} columns")
     if limbs.shape[1] != 4:
         raise ValueError("limbs must be [L, 4]: part_a, part_b, channel_x, channel_y")
     cdef vector[Peak] pk
     pk.resize(n)
-    cdef int last_part = -1
     for i in range(n):
         pk[i].x = peaks[i, 0]
         pk[i].y = peaks[i, 1]
         pk[i].score = peaks[i, 2]
-        pk[i].part = <int32_t>peaks[i, 3]
-        if pk[i].part < last_part or pk[i].part >= num_parts or pk[i].part < 0:
-            raise ValueError("peaks must be grouped by part, with parts in [0, num_parts)")
-        last_part = pk[i].part
+        part = peaks[i, 3]
+        # Only a finite whole number in int32's range may be cast (anything else is
+        # undefined behaviour); the core checks the range [0, num_parts) and the order.
+        if not (isfinite(part) and part == floor(part) and -2147483648.0 <= part < 2147483648.0):
+            raise ValueError(f"peak {i}: part {part} is not a whole number (peaks must be "
+                             "grouped by part, with parts in [0, num_parts))")
+        pk[i].part = <int32_t>part
     cdef vector[Limb] lb
     lb.resize(limbs.shape[0])
     for i in range(limbs.shape[0]):
         lb[i].part_a, lb[i].part_b = limbs[i, 0], limbs[i, 1]
         lb[i].channel_x, lb[i].channel_y = limbs[i, 2], limbs[i, 3]
-        if not (0 <= lb[i].part_a < num_parts and 0 <= lb[i].part_b < num_parts):
-            raise ValueError(f"limb {i} names a part outside [0, {num_parts})")
-        if not (0 <= lb[i].channel_x < maps.shape[2] and 0 <= lb[i].channel_y < maps.shape[2]):
-            raise ValueError(f"limb {i} names a PAF channel outside the maps")
     cdef GroupParams params
     params.num_samples = num_samples
     params.paf_threshold = paf_threshold

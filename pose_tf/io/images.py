@@ -27,8 +27,61 @@ def _truncation(data: bytes) -> str:
     return ""
 
 
+def jpeg_orientation(data: bytes) -> int:
+    """The EXIF orientation (1..8) of JPEG bytes; 1 (upright) when there is none.
+
+    Reads the APP1 "Exif" segment's first IFD by hand (no imaging library needed).
+    cv2.imdecode applies this orientation, tf.io.decode_image does not.
+    """
+    import struct
+
+    if data[:2] != b"\xff\xd8":
+        return 1
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return 1
+        marker = data[pos + 1]
+        if marker == 0xFF:          # fill byte
+            pos += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        if marker in (0xDA, 0xD9):  # start of scan / end of image: no more headers
+            return 1
+        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
+        segment = data[pos + 4:pos + 2 + length]
+        if marker == 0xE1 and segment[:6] == b"Exif\x00\x00":
+            return _tiff_orientation(segment[6:])
+        pos += 2 + length
+    return 1
+
+
+def _tiff_orientation(tiff: bytes) -> int:
+    import struct
+
+    if len(tiff) < 8 or tiff[:2] not in (b"II", b"MM"):
+        return 1
+    order = "<" if tiff[:2] == b"II" else ">"
+    (ifd,) = struct.unpack(order + "I", tiff[4:8])
+    if ifd + 2 > len(tiff):
+        return 1
+    (count,) = struct.unpack(order + "H", tiff[ifd:ifd + 2])
+    for i in range(count):
+        entry = tiff[ifd + 2 + 12 * i: ifd + 14 + 12 * i]
+        if len(entry) < 12:
+            break
+        tag, kind = struct.unpack(order + "HH", entry[:4])
+        if tag == 0x0112 and kind == 3:           # Orientation, SHORT
+            (value,) = struct.unpack(order + "H", entry[8:10])
+            return int(value) if 1 <= value <= 8 else 1
+    return 1
+
+
 def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
-    """Encoded image bytes -> RGB uint8 [H, W, 3]; PoseTfError naming `name` otherwise."""
+    """Encoded image bytes -> RGB uint8 [H, W, 3], upright (EXIF orientation applied, as
+    cv2 does); PoseTfError naming `name` otherwise."""
     if not data:
         raise PoseTfError(f"{name}: empty file")
     problem = _truncation(data)

@@ -6,6 +6,10 @@ compare joints by name, and `Person.to_pose` maps any of them onto COCO-17 `Pose
 tracker. A joint is *present* unless it is stored as (0, 0) with visibility 0, the rule
 poseval applies when it converts 2018 files (`Person.to_old` skips exactly those points).
 
+Coordinates: `Person`s hold the files' own pixel indices (metrics compare them with each
+other as they are); `Person.to_pose` and `Person.from_pose` convert to and from the
+continuous convention of `Pose` (pose_tf.geometry), the only conversion for PoseTrack.
+
 Files are read and written the way the official poseval tool reads them: a 2018 file has
 exactly one category "person" whose `keypoints` names include the 15 PoseTrack joints;
 predictions carry `scores` (one per keypoint) and a `track_id` per person.
@@ -20,6 +24,7 @@ from typing import List, Optional, Sequence as Seq
 import numpy as np
 
 from ..errors import PoseTfError, require_file
+from ..geometry import continuous_to_index, index_to_continuous
 from .files import load_json, write_json_atomic
 from ..keypoints import COCO_KEYPOINTS, JOINT_SETS, KEYPOINT_INDEX, NUM_KEYPOINTS
 from ..pose import Pose
@@ -62,7 +67,8 @@ class Person:
         return ~((k[:, 0] == 0) & (k[:, 1] == 0) & (k[:, 2] == 0))
 
     def to_pose(self, joint_names: Seq[str]) -> Pose:
-        """COCO-17 `Pose` (joints matched by name; others dropped, missing ones score 0)."""
+        """COCO-17 `Pose` (joints matched by name; others dropped, missing ones score 0),
+        in continuous coordinates."""
         kps = np.zeros((NUM_KEYPOINTS, 3), np.float32)
         present = self.present
         for j, name in enumerate(joint_names):
@@ -71,18 +77,21 @@ class Person:
                 continue
             conf = self.scores[j] if self.scores is not None else 1.0
             kps[k] = (self.keypoints[j, 0], self.keypoints[j, 1], max(float(conf), 1e-3))
+        kps = index_to_continuous(kps, kps[:, 2] > 0)
         return Pose(kps, self.score if self.score is not None else 1.0, self.track_id)
 
     @classmethod
     def from_pose(cls, pose: Pose, joint_names: Seq[str]) -> "Person":
-        """A predicted person in `joint_names` order; undetected or unknown joints absent."""
+        """A predicted person in `joint_names` order (file pixel indices); undetected or
+        unknown joints absent."""
         kps = np.zeros((len(joint_names), 3))
         scores = np.zeros(len(joint_names))
+        index_kps = continuous_to_index(pose.keypoints, pose.detected)
         for j, name in enumerate(joint_names):
             k = KEYPOINT_INDEX.get(name)
             if k is None or pose.keypoints[k, 2] <= 0:
                 continue
-            kps[j] = (pose.keypoints[k, 0], pose.keypoints[k, 1], 1.0)
+            kps[j] = (index_kps[k, 0], index_kps[k, 1], 1.0)
             scores[j] = pose.keypoints[k, 2]
         return cls(kps, pose.track_id, scores, None, pose.score)
 

@@ -1,7 +1,8 @@
 """Network backends: every model format the estimator can run, behind one interface.
 
 A backend is a `Network`: it takes a float32 RGB batch [B, H, W, 3] in 0..255 and returns
-the raw maps [B, H/stride, W/stride, C] laid out as its `layout` says. Colour order and
+the raw maps [B, H/stride, W/stride, C] laid out as its `layout` says (H and W multiples
+of its `input_multiple`; pose_tf.geometry has what a cell means). Colour order and
 normalisation are the backend's business, so the estimator never needs to know which
 framework runs underneath. `load_network(path)` picks the backend from the path.
 """
@@ -18,7 +19,8 @@ from ..keypoints import Layout, get_layout
 
 class Network:
     layout: Layout
-    stride: int = 8
+    stride: int = 8           # input pixels per map cell (the model's own, never guessed from shapes)
+    input_multiple: int = 16  # input height and width must be multiples of this
     pad_value: float = 0.0    # what the canvas around the image is filled with (as trained)
     fixed_input: Optional[Tuple[int, int]] = None   # (height, width) if the model needs it
     path: str = ""

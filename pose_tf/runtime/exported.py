@@ -25,6 +25,14 @@ def _layout_of(path, layout: Optional[str]):
     return resolve_layout(artefact.pick_layout(info, layout, path), "coco17"), info
 
 
+def _take_geometry(network: Network, info) -> None:
+    """Stride, padding value and input multiple from the export's description."""
+    if info is not None:
+        network.stride = int(info.stride)
+        network.pad_value = float(info.pad_value)
+        network.input_multiple = int(info.input_multiple)
+
+
 class SavedModelNetwork(Network):
     """A pose-tf SavedModel (or a TF-TRT one made from it): runs its 'maps' signature."""
 
@@ -32,7 +40,8 @@ class SavedModelNetwork(Network):
         import tensorflow as tf
 
         self.path = path
-        self.layout, _ = _layout_of(path, layout)
+        self.layout, info = _layout_of(path, layout)
+        _take_geometry(self, info)
         try:
             self._loaded = tf.saved_model.load(path)
         except Exception as exc:
@@ -56,16 +65,21 @@ def _tflite_interpreter(path):
 
         import tensorflow as tf
 
+        fallback = getattr(getattr(tf, "lite", None), "Interpreter", None)
+        if fallback is None:
+            raise PoseTfError("ai-edge-litert is not installed (this TensorFlow has no TFLite "
+                              "interpreter of its own): pip install 'pose-tf[tflite]'") from None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return tf.lite.Interpreter(model_path=path, num_threads=NUM_THREADS)
+            return fallback(model_path=path, num_threads=NUM_THREADS)
     return Interpreter(model_path=path, num_threads=NUM_THREADS)
 
 
 class TFLiteNetwork(Network):
     def __init__(self, path, layout=None):
         self.path = path
-        self.layout, _ = _layout_of(path, layout)
+        self.layout, info = _layout_of(path, layout)
+        _take_geometry(self, info)
         try:
             self._interpreter = _tflite_interpreter(path)
         except ValueError as exc:
@@ -114,9 +128,11 @@ class OnnxNetwork(Network):
         try:
             import onnxruntime as ort
         except ImportError:
-            raise PoseTfError(f"{path}: running ONNX models needs onnxruntime: pip install onnxruntime") from None
+            raise PoseTfError("onnxruntime is not installed (it runs .onnx models): "
+                              "pip install 'pose-tf[onnx]'") from None
         self.path = path
-        self.layout, _ = _layout_of(path, layout)
+        self.layout, info = _layout_of(path, layout)
+        _take_geometry(self, info)
         options = ort.SessionOptions()
         options.intra_op_num_threads = NUM_THREADS
         options.inter_op_num_threads = 1
@@ -147,6 +163,7 @@ class TensorRTNetwork(Network):
         self._check = check
         self.path = path
         self.layout, info = _layout_of(path, layout)
+        _take_geometry(self, info)
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         with open(path, "rb") as f:
             self._engine = runtime.deserialize_cuda_engine(f.read())

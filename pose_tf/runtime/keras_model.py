@@ -46,6 +46,7 @@ class KerasNetwork(Network):
         self.layout = resolve_layout(layout or self.info.get("layout"), "coco17")
         self.stride = int(self.info.get("stride", 8))
         self.pad_value = float(self.info.get("pad_value", 0.0))
+        self.input_multiple = int(self.info.get("input_multiple", Network.input_multiple))
         if model is None:
             import keras
 
