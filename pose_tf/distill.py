@@ -13,6 +13,15 @@ teacher are regression targets for 1x1 projections of student layers (resampled 
 student layer's resolution); the projections exist only during training. Its loss is relative
 (squared error over the teacher features' mean square), so its weight does not depend on
 the teacher's feature scale.
+
+Or *sectioned* hints (block-wise distillation: Koratana et al., "LIT", ICML 2019; Li et
+al., "DNA", CVPR 2020): the student's trunk is cut at the hint layers into sections, and
+section k is run on the *teacher's* features at hint k-1 (the first on the image) and
+regresses the teacher's features at hint k directly (no projection: the student's layer
+must have the teacher's channel count). Every section then learns at once from a target
+one section away instead of waiting for the sections before it, which is what makes a
+trunk learn in the step budget of a 2-core machine. The sections are the student's own
+layers, so the stitched network is simply the student.
 """
 from __future__ import annotations
 
@@ -133,7 +142,65 @@ def hint_loss(projected, teacher_features):
     target = tf.cast(teacher_features, tf.float32)
     if target.shape[1:3] != projected.shape[1:3]:
         target = tf.image.resize(target, tf.shape(projected)[1:3], method="area")
-    error = tf.reduce_mean(tf.square(tf.cast(projected, tf.float32) - target), axis=[1, 2, 3])
+    return relative_error(projected, target)
+
+
+def section_chains(model, layer_names) -> List[list]:
+    """The layers computing each hint layer from the previous one (the first from the
+    model's input), checked to be a plain chain so a section can be run on any tensor."""
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    position = {layer.name: index for index, layer in enumerate(layers)}
+    chains, start = [], 0
+    for name in layer_names:
+        if name not in position:
+            raise PoseTfError(f"distillation.hint_layers: {name!r} is not a layer of the model")
+        end = position[name] + 1
+        chain = layers[start:end]
+        if not chain:
+            raise PoseTfError(f"distillation.hint_layers: {name!r} comes before the previous hint layer")
+        previous = model.inputs[0] if start == 0 else layers[start - 1].output
+        for layer in chain:
+            if layer.input is not previous:
+                raise PoseTfError(f"distillation.hint_layers: the layers up to {name!r} are not a "
+                                  f"chain ({layer.name!r} has another input): sectioned hints need "
+                                  f"a trunk of single-input layers")
+            previous = layer.output
+        chains.append(chain)
+        start = end
+    return chains
+
+
+def run_section(chain, inputs):
+    """Apply a section's layers in training mode to `inputs`."""
+    x = inputs
+    for layer in chain:
+        x = layer(x, training=True)
+    return x
+
+
+def sectioned_hint_losses(chains, strides, images, teacher_features, clip: float):
+    """[B] relative MSE of each section fed the teacher's previous features (clipped to
+    the student's activation range `clip`, 0 = none) against the teacher's next ones."""
+    import tensorflow as tf
+
+    height, width = tf.shape(images)[1], tf.shape(images)[2]
+    bound = (lambda t: tf.minimum(t, clip)) if clip > 0 else (lambda t: t)
+    losses, inputs = [], images
+    for index, (chain, stride) in enumerate(zip(chains, strides)):
+        size = [-(-height // stride), -(-width // stride)]
+        output = run_section(chain, inputs)
+        target = bound(tf.image.resize(tf.cast(teacher_features[index], tf.float32), size,
+                                       method="area"))
+        losses.append(relative_error(output, target))
+        inputs = target
+    return losses
+
+
+def relative_error(prediction, target):
+    """[B] squared error over the target's mean square (scale-free)."""
+    import tensorflow as tf
+
+    error = tf.reduce_mean(tf.square(tf.cast(prediction, tf.float32) - target), axis=[1, 2, 3])
     power = tf.stop_gradient(tf.reduce_mean(tf.square(target), axis=[1, 2, 3]))
     return error / (power + 1e-6)
 

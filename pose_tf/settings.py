@@ -186,7 +186,10 @@ class DistillationSetting:
          + weight * MSE against the teacher's maps (`where`: "everywhere", or only on
            samples without any label: "unlabelled")
          + hint_weight * the sum over hints of the relative MSE of a 1x1 projection of
-           student layer `hint_layers[i]` against teacher tensor `hint_tensors[i]`.
+           student layer `hint_layers[i]` against teacher tensor `hint_tensors[i]`
+           (hint_mode "projected"), or of the student's trunk section ending at
+           `hint_layers[i]`, run on the teacher's tensor i-1 (the first on the image),
+           against teacher tensor i (hint_mode "sectioned", block-wise distillation).
     """
 
     teacher: str = ""                      # frozen graph .pb; empty = no distillation
@@ -202,6 +205,10 @@ class DistillationSetting:
     hint_layers: List[str] = field(default_factory=lambda: ["fpn_smooth_relu"])
     hint_tensors: List[str] = field(default_factory=lambda: ["feat_concat:0"])
     hint_weight: float = 0.0               # per hint
+    hint_mode: Literal["projected", "sectioned"] = "projected"
+    # sectioned: teacher features are clipped to this before they feed or teach a section
+    # (6 for a relu6 student under an unbounded-ReLU teacher); 0 = no clipping.
+    hint_clip: float = 0.0
     # oneDNN's automatic bfloat16 rewrite of the training step's graph (teacher included)
     # where the CPU has AVX-512 BF16 / AMX; "float32" keeps every op in float32.
     graph_precision: Literal["float32", "bfloat16"] = "float32"

@@ -420,9 +420,13 @@ class Trainer:
         """The model as trained: its stage outputs, plus one projected feature per hint
         when distillation has hints (the projections are not part of the saved model)."""
         distillation = self.setting.distillation
+        self.sections = None
         if self.teacher is None or distillation.hint_weight <= 0:
             return self.model
         probes = self.teacher(tf.zeros([1, 64, 64, 3]))[1]
+        if distillation.hint_mode == "sectioned":
+            self.sections = self._sections(probes)
+            return self.model
         outputs = list(self.model.outputs)
         for index, (name, probe) in enumerate(zip(distillation.hint_layers, probes)):
             try:
@@ -435,6 +439,27 @@ class Trainer:
             self.hint_projections.append(projection)
             outputs.append(projection(feature))
         return keras.Model(self.model.inputs, outputs, name=f"{self.model.name}_distill")
+
+    def _sections(self, probes):
+        """(chains, strides) of the sectioned hints, each layer's width checked against
+        the teacher tensor it must reproduce."""
+        from .distill import section_chains
+
+        names = self.setting.distillation.hint_layers
+        try:
+            chains = section_chains(self.model, names)
+        except PoseTfError as exc:
+            raise PoseTfError(f"{self.setting.path}: {exc}") from None
+        probe_model = keras.Model(self.model.inputs, [self.model.get_layer(n).output for n in names])
+        features = probe_model(tf.zeros([1, 64, 64, 3]))
+        strides = []
+        for name, feature, probe in zip(names, features, probes):
+            if feature.shape[-1] != probe.shape[-1]:
+                raise PoseTfError(f"{self.setting.path}: distillation.hint_layers: {name!r} has "
+                                  f"{feature.shape[-1]} channels, its teacher tensor "
+                                  f"{probe.shape[-1]} (sectioned hints need equal widths)")
+            strides.append(64 // int(feature.shape[1]))
+        return chains, strides
 
     def _losses(self, images, targets, outputs):
         """Per-example total [B] and the named [B] parts (label, teacher, hint, last stage)."""
@@ -461,6 +486,12 @@ class Trainer:
         parts.update({"loss_labels": label, "loss_teacher": taught})
         if hints:
             hinted = tf.add_n([hint_loss(h, t) for h, t in zip(hints, teacher_hints)])
+        elif self.sections:
+            from .distill import sectioned_hint_losses
+
+            hinted = tf.add_n(sectioned_hint_losses(*self.sections, images, teacher_hints,
+                                                    distillation.hint_clip))
+        if hints or self.sections:
             total += distillation.hint_weight * hinted
             parts["loss_hint"] = hinted
         return total, parts
