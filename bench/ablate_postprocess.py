@@ -42,8 +42,8 @@ def main():
     ap.add_argument("--json")
     args = ap.parse_args()
 
-    from pose_tf.estimator import Estimator
     from pose_tf.evaluation.coco import load_ground_truth, score_results
+    from pose_tf.inference.estimator import Estimator
     from pose_tf.io.images import read_image
 
     coco = Path(args.shared) / "data/coco_mini"

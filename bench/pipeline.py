@@ -1,6 +1,6 @@
 """Benchmark: training-sample preprocessing (decode + augment + targets) at 368x432.
 
-ours       pose_tf.pipeline.build_dataset (tf.data, TF ops, targets vectorised over people)
+ours       pose_tf.data.pipeline.build_dataset (tf.data, TF ops, targets vectorised over people)
 reference  the same work per image in NumPy/OpenCV the way tf-pose-estimation's dataflow
            does it: cv2.imdecode, a chain of cv2 ops for scale / rotation (warpAffine) /
            flip / crop-pad, then heatmaps and PAFs built at input resolution with a loop
@@ -54,7 +54,7 @@ def find_or_make_records(pattern, workdir):
         return default, sorted(glob.glob(default))
     if not os.path.isdir(COCO128):
         sys.exit(f"no records given and {COCO128} is absent")
-    from pose_tf.convert import ConvertOptions, convert
+    from pose_tf.data.convert import ConvertOptions, convert
 
     convert(ConvertOptions(
         source="coco", annotations=os.path.join(COCO128, "annotations", "person_keypoints_train2017.json"),
@@ -70,9 +70,9 @@ class Reference:
     """tf-pose-estimation-style preprocessing of one record, in NumPy/OpenCV."""
 
     def __init__(self, seed=0, grid_targets=False):
-        from pose_tf.augment import AugmentConfig
-        from pose_tf.keypoints import COCO17, COCO_FLIP
-        from pose_tf.targets import TargetConfig
+        from pose_tf.codec.targets import TargetConfig
+        from pose_tf.core.keypoints import COCO17, COCO_FLIP
+        from pose_tf.data.augment import AugmentConfig
 
         self.aug = AugmentConfig()
         self.tc = TargetConfig()
@@ -86,7 +86,7 @@ class Reference:
     def __call__(self, serialized):
         import cv2
 
-        from pose_tf import records
+        from pose_tf.data import records
 
         s = records.decode(serialized)
         image = cv2.imdecode(np.frombuffer(s.image_bytes, np.uint8), cv2.IMREAD_COLOR)
@@ -277,8 +277,8 @@ def reference_runner(serialized, grid_targets=False):
 
 
 def ours_runner(pattern, batch_size, threads):
-    from pose_tf.pipeline import build_dataset
-    from pose_tf.recipes import single_source
+    from pose_tf.data.pipeline import build_dataset
+    from pose_tf.data.recipes import single_source
 
     one_thread = threads == 1
     ds = build_dataset(single_source(pattern), input_size=INPUT, stride=STRIDE,
@@ -312,7 +312,7 @@ def main(argv=None):
 
     tf.config.threading.set_intra_op_parallelism_threads(1)   # per-core: no hidden op threads
 
-    from pose_tf import records
+    from pose_tf.data import records
 
     with tempfile.TemporaryDirectory(prefix="bench_pipeline_") as tmp:
         pattern, files = find_or_make_records(args.records, tmp)

@@ -59,10 +59,10 @@ class PeerWayReference:
         self._fn = upsample_smooth_nms
 
     def __call__(self, maps, cell_to_image):
-        from pose_tf.completion import complete_keypoints
-        from pose_tf.geometry import grid_to_input, input_to_grid
+        from pose_tf.codec.completion import complete_keypoints
+        from pose_tf.core.geometry import grid_to_input, input_to_grid
+        from pose_tf.core.pose import Pose
         from pose_tf.grouping import people_to_keypoints, person_score
-        from pose_tf.pose import Pose
 
         up, heat, is_peak = (t.numpy() for t in self._fn(maps))
         ys, xs, cs = np.nonzero(is_peak)
@@ -103,7 +103,7 @@ def main():
     ap.add_argument("--crowd-frames", type=int, default=20, help="frames of street_crowd.avi")
     args = ap.parse_args()
 
-    from pose_tf.estimator import Estimator
+    from pose_tf.inference.estimator import Estimator
     from pose_tf.io.images import read_image
     from pose_tf.io.video import VideoSource
 

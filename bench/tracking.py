@@ -1,14 +1,14 @@
 """Tracker benchmark on the Bonn Multi-Person PoseTrack videos: ours vs two greedy baselines.
 
 Ground-truth poses of the 30 *test* videos go through a seeded detector-noise model
-(`pose_tf.tracking.DetectorNoise`: joint jitter relative to person size, dropped joints,
+(`pose_tf.tracking.simulator.DetectorNoise`: joint jitter relative to person size, dropped joints,
 missed people in bursts, spurious people) at three levels; every tracker links the same
 noisy detections and is scored as poseval scores PoseTrack (per-joint MOTA via motmetrics,
 PCKh@0.5 with the annotated head rectangles, on the 12 joints COCO and MPII share), plus
 IDF1 and identity switches, and person-level IDF1/IDSW from the known detection identities.
 
 Trackers:
-- ours        pose_tf.tracking.PoseTracker with the given weights (default: the shipped
+- ours        pose_tf.tracking.tracker.PoseTracker with the given weights (default: the shipped
               ones, fit on the 30 Bonn *train* videos)
 - iou_greedy  frame-to-frame greedy bipartite matching on box IoU (classic PoseTrack baseline)
 - oks_greedy  frame-to-frame greedy matching on OKS
@@ -32,13 +32,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pose_tf.core.keypoints import COCO_KEYPOINTS, COCO_SIGMAS  # noqa: E402
+from pose_tf.core.pose import Pose  # noqa: E402
 from pose_tf.evaluation.posetrack import evaluate  # noqa: E402
 from pose_tf.io.files import write_json_atomic  # noqa: E402
 from pose_tf.io.posetrack import read_bonn, sequence_from_poses  # noqa: E402
-from pose_tf.keypoints import COCO_KEYPOINTS, COCO_SIGMAS  # noqa: E402
-from pose_tf.pose import Pose  # noqa: E402
-from pose_tf.tracking import (NOISE_LEVELS, DetectorNoise, PoseTracker, _boxes, _iou,  # noqa: E402
-                              _pose_arrays, identity_scores, load_tracker_config)
+from pose_tf.tracking.fitting import identity_scores  # noqa: E402
+from pose_tf.tracking.simulator import NOISE_LEVELS, DetectorNoise  # noqa: E402
+from pose_tf.tracking.tracker import (PoseTracker, _boxes, _iou, _pose_arrays,  # noqa: E402
+                                      load_tracker_config)
 
 BONN = ROOT.parent / "shared" / "data" / "posetrack_bonn"
 THRESHOLDS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)

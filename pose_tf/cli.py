@@ -20,7 +20,7 @@ if "-v" not in sys.argv and "--verbose" not in sys.argv:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from . import commands  # noqa: E402
-from .errors import PoseTfError  # noqa: E402
+from .core.errors import PoseTfError  # noqa: E402
 
 
 def _command_modules():

@@ -1,7 +1,7 @@
 """Drawing poses: skeleton lines and joints, one distinct colour per person (or track).
 
 cv2 draws at pixel indices (the centre of pixel i is i); poses are continuous (centre at
-i + 0.5, pose_tf.geometry), so their points are converted here, once, before drawing.
+i + 0.5, pose_tf.core.geometry), so their points are converted here, once, before drawing.
 """
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from .geometry import continuous_to_index
-from .keypoints import COCO_SKELETON
-from .pose import Pose
+from .core.geometry import continuous_to_index
+from .core.keypoints import COCO_SKELETON
+from .core.pose import Pose
 
 
 def color(index: int) -> tuple:

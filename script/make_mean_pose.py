@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Compute the mean COCO-17 pose used to place missing joints (pose_tf/completion.py).
+"""Compute the mean COCO-17 pose used to place missing joints (pose_tf/codec/completion.py).
 
 Generalised Procrustes (scale + translation) over every person with >= 8 labelled
 keypoints in the given COCO keypoint files. Run:

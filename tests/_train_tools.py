@@ -49,8 +49,8 @@ def synthetic_dataset_fn(seed=0):
 
 def tiny_setting(work, steps, checkpoint_every=2, distribute="auto", mixed="none", eval_every=0,
                  name="tiny", log_every=1):
-    from pose_tf.settings import (DataSetting, LearningRate, ModelSetting, Setting,
-                                  TrainingSetting)
+    from pose_tf.training.settings import (DataSetting, LearningRate, ModelSetting, Setting,
+                                           TrainingSetting)
 
     return Setting(
         name=name, path=os.path.join(work, "tiny.yaml"),
@@ -82,7 +82,7 @@ def main(argv=None):
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * args.logical_cpus)
-    from pose_tf.train import Trainer
+    from pose_tf.training.trainer import Trainer
 
     setting = tiny_setting(args.work, args.steps, args.checkpoint_every, args.distribute)
     trainer = Trainer(setting, dataset_fn=synthetic_dataset_fn())

@@ -22,8 +22,8 @@ def small_network(seed: int, stages: int):
     """A small untrained network of ours (real layers, our output contract), for tests."""
     import keras
 
-    from pose_tf.nets import build_model
-    from pose_tf.settings import ModelSetting
+    from pose_tf.models import build_model
+    from pose_tf.training.settings import ModelSetting
 
     keras.utils.set_random_seed(seed)
     return build_model(ModelSetting(backbone="mobilenet_v2", alpha=0.35, stages=stages,

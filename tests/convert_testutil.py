@@ -4,8 +4,8 @@ import os
 
 import numpy as np
 
-from pose_tf import records
-from pose_tf.convert import ConvertOptions, convert
+from pose_tf.data import records
+from pose_tf.data.convert import ConvertOptions, convert
 
 
 def run_convert(source, annotations, images, out, **kw):
@@ -28,7 +28,7 @@ def read_dir(out, prefix):
 
 def name_mapping(category_keypoints):
     """Source joint index -> COCO index, matched by the names the file itself lists."""
-    from pose_tf.keypoints import KEYPOINT_INDEX
+    from pose_tf.core.keypoints import KEYPOINT_INDEX
 
     out = {}
     for j, name in enumerate(category_keypoints):
@@ -40,8 +40,8 @@ def name_mapping(category_keypoints):
 
 def as_record(source_keypoints):
     """The source's pixel-index keypoints as the converter stores them (continuous:
-    +0.5 on labelled joints, pose_tf.geometry)."""
-    from pose_tf.geometry import index_to_continuous
+    +0.5 on labelled joints, pose_tf.core.geometry)."""
+    from pose_tf.core.geometry import index_to_continuous
 
     return index_to_continuous(np.asarray(source_keypoints, np.float32))
 

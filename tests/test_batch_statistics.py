@@ -12,14 +12,14 @@ from conftest import COCO_MINI, PEER_GRAPH, need
 
 tf = pytest.importorskip("tensorflow")
 
-from pose_tf.errors import PoseTfError  # noqa: E402
-from pose_tf.estimator import letterbox  # noqa: E402
+from pose_tf.core.errors import PoseTfError  # noqa: E402
 from pose_tf.export import read_info  # noqa: E402
+from pose_tf.inference.estimator import letterbox  # noqa: E402
 from pose_tf.export.batch_statistics import (freeze_batch_statistics,  # noqa: E402
                                              training_mode_batch_norms)
 from pose_tf.export.source import load_source  # noqa: E402
+from pose_tf.inference.runtimes.frozen_graph import read_graph_def  # noqa: E402
 from pose_tf.io.images import list_images, read_image  # noqa: E402
-from pose_tf.runtime.frozen_graph import read_graph_def  # noqa: E402
 
 
 def run_graph(graph_def, images, output="output:0"):

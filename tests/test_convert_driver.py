@@ -12,9 +12,9 @@ import pytest
 
 from conftest import COCO_MINI, ROOT, need
 from convert_testutil import read_dir, run_convert
-from pose_tf import records
 from pose_tf.cli import main as cli_main
-from pose_tf.convert import shard_slices
+from pose_tf.data import records
+from pose_tf.data.convert import shard_slices
 
 
 def _synthetic_coco(root, n=6):

@@ -11,7 +11,7 @@ import numpy as np
 import scipy.io
 
 from convert_testutil import as_record, run_convert
-from pose_tf.keypoints import JOINT_SETS, KEYPOINT_INDEX as K
+from pose_tf.core.keypoints import JOINT_SETS, KEYPOINT_INDEX as K
 
 
 def _jpeg(path, h, w, value=90):

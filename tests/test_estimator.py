@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from pose_tf.estimator import Estimator, flip_maps, letterbox
-from pose_tf.geometry import continuous_to_index, grid_to_input, input_to_grid, mirror_x
-from pose_tf.keypoints import COCO17, OPENPOSE18
-from pose_tf.runtime import Network
+from pose_tf.core.geometry import continuous_to_index, grid_to_input, input_to_grid, mirror_x
+from pose_tf.core.keypoints import COCO17, OPENPOSE18
+from pose_tf.inference.estimator import Estimator, flip_maps, letterbox
+from pose_tf.inference.runtimes import Network
 
 from conftest import COCO_MINI, PEER_GRAPH, need
 from test_grouping import render_maps, standing_person

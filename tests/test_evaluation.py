@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from pose_tf.errors import PoseTfError
+from pose_tf.core.errors import PoseTfError
+from pose_tf.core.pose import Pose
 from pose_tf.evaluation.coco import load_ground_truth, score_results
-from pose_tf.pose import Pose
 
 from conftest import COCO_MINI, PEER_GRAPH, need
 
@@ -57,8 +57,8 @@ def test_unknown_image_ids_are_a_clear_error(tmp_path):
 
 def test_peer_network_beats_its_own_pipeline_on_coco_mini():
     """The issue's bar: the peer's own pipeline reaches AP 0.131 on these 79 images."""
-    from pose_tf.estimator import Estimator
     from pose_tf.evaluation.coco import evaluate
+    from pose_tf.inference.estimator import Estimator
 
     est = Estimator.from_path(str(need(PEER_GRAPH)), layout="openpose18")
     m = evaluate(est, need(ANN), COCO_MINI / "val2017", progress=False)

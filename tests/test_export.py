@@ -1,7 +1,7 @@
 """Exports: parity of every CPU format with its source network on real images, the
 SavedModel serving signature, descriptions travelling with artefacts, atomic writes.
 
-Sources: a small Keras network built by pose_tf.nets (untrained, but the real layers
+Sources: a small Keras network built by pose_tf.models (untrained, but the real layers
 and Normalize preprocessing) and the peer's trained frozen graph. Maps are compared per
 image (batch 1): the peer graph normalises with batch statistics, so its output for an
 image depends on the rest of the batch.
@@ -28,12 +28,12 @@ from conftest import COCO_MINI, PEER_GRAPH, need
 
 tf = pytest.importorskip("tensorflow")
 
-from pose_tf.errors import PoseTfError  # noqa: E402
-from pose_tf.estimator import Estimator, letterbox  # noqa: E402
+from pose_tf.core.errors import PoseTfError  # noqa: E402
 from pose_tf.export import export, read_info  # noqa: E402
-from pose_tf.export.artefact import SAVED_MODEL_METADATA, sidecar_path  # noqa: E402
+from pose_tf.inference.artefact import SAVED_MODEL_METADATA, sidecar_path  # noqa: E402
+from pose_tf.inference.estimator import Estimator, letterbox  # noqa: E402
+from pose_tf.inference.runtimes import load_network  # noqa: E402
 from pose_tf.io.images import list_images, read_image  # noqa: E402
-from pose_tf.runtime import load_network  # noqa: E402
 
 SIZE = (192, 224)          # small fixed size keeps conversion and calibration quick
 FULL_SIZE = (368, 432)     # the estimator's default

@@ -14,10 +14,10 @@ from conftest import COCO_MINI, need
 
 pytest.importorskip("tensorflow")
 
-from pose_tf.errors import PoseTfError  # noqa: E402
+from pose_tf.core.errors import PoseTfError  # noqa: E402
 from pose_tf.export import export  # noqa: E402
 from pose_tf.export import tensorrt_export  # noqa: E402
-from pose_tf.runtime import load_network  # noqa: E402
+from pose_tf.inference.runtimes import load_network, tensorrt_support  # noqa: E402
 
 SIZE = (192, 224)
 
@@ -41,7 +41,7 @@ def tiny_keras(tmp_path_factory):
 
 
 def _real_batch():
-    from pose_tf.estimator import letterbox
+    from pose_tf.inference.estimator import letterbox
     from pose_tf.io.images import list_images, read_image
 
     image = read_image(list_images(need(COCO_MINI / "val2017"))[0])
@@ -90,7 +90,7 @@ def test_tensorrt_without_gpu_says_so(tiny_keras, tmp_path, monkeypatch):
     fake_trt = types.ModuleType("tensorrt")
     fake_runtime = types.SimpleNamespace(cudaGetDeviceCount=lambda: (100, 0))  # cudaErrorNoDevice
     monkeypatch.setitem(sys.modules, "tensorrt", fake_trt)
-    monkeypatch.setattr(tensorrt_export, "cuda_runtime", lambda: fake_runtime)
+    monkeypatch.setattr(tensorrt_support, "cuda_runtime", lambda: fake_runtime)
     with pytest.raises(PoseTfError, match="needs an NVIDIA GPU and none is usable"):
         export(tiny_keras, "tensorrt", tmp_path / "m.engine", precision="fp16")
     assert list(tmp_path.iterdir()) == []

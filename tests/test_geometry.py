@@ -1,4 +1,4 @@
-"""pose_tf.geometry: one pixel convention, the letterbox and its inverse, cells <-> pixels,
+"""pose_tf.core.geometry: one pixel convention, the letterbox and its inverse, cells <-> pixels,
 and the whole round trip dataset labels -> records -> augmentation -> targets -> the
 Estimator's mapping (sizes off the stride, flip, two scales) -> peaks -> dataset labels.
 Also: EXIF-rotated JPEGs decode upright alike in the converter and in training."""
@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from pose_tf import geometry
-from pose_tf.errors import PoseTfError
-from pose_tf.keypoints import COCO17
-from pose_tf.runtime import Network
+from pose_tf.core import geometry
+from pose_tf.core.errors import PoseTfError
+from pose_tf.core.keypoints import COCO17
+from pose_tf.inference.runtimes import Network
 
 # ---------------------------------------------------------------------------- convention
 
@@ -127,7 +127,7 @@ def gradient_image(h, w):
 
 class TargetNetwork(Network):
     """Returns the training targets of the record's person for the canvas it receives:
-    what a perfect network taught by pose_tf.targets would output."""
+    what a perfect network taught by pose_tf.codec.targets would output."""
 
     stride = 8              # what it claims
     map_stride = 8          # what it does
@@ -143,8 +143,8 @@ class TargetNetwork(Network):
     def _maps(self, canvas):
         import tensorflow as tf
 
-        from pose_tf import augment
-        from pose_tf.targets import TargetConfig, make_targets
+        from pose_tf.codec.targets import TargetConfig, make_targets
+        from pose_tf.data import augment
 
         h0, w0 = self.image_hw
         content = canvas[..., 2] > 127
@@ -172,7 +172,7 @@ def record_keypoints(labels, image_hw):
     import os
     import tempfile
 
-    from pose_tf.datasets.base import build_sample, make_entry
+    from pose_tf.data.sources.base import build_sample, make_entry
 
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "x.png")
@@ -184,8 +184,8 @@ def record_keypoints(labels, image_hw):
 
 def round_trip(image_hw, input_size, scales=(1.0,), flip=False):
     """Per-keypoint error [17, 2] (px) of labels that went the whole way, and the network."""
-    from pose_tf.estimator import Estimator
     from pose_tf.grouping import PostprocessParams, decode
+    from pose_tf.inference.estimator import Estimator
 
     labels = person_labels()                                    # dataset pixel indices
     record = record_keypoints(labels, image_hw)                 # continuous, once
@@ -224,7 +224,7 @@ def test_labels_come_back_where_they_were(image_hw, input_size, scales, flip):
 
 def test_estimator_refuses_a_network_whose_stride_is_wrong():
     pytest.importorskip("tensorflow")
-    from pose_tf.estimator import Estimator
+    from pose_tf.inference.estimator import Estimator
 
     net = TargetNetwork(geometry.index_to_continuous(person_labels()), 1000.0, (250, 330))
     net.stride = 4          # claims 4, returns maps at 8
@@ -255,8 +255,8 @@ def test_exif_rotated_jpeg_is_stored_upright(tmp_path, orientation):
     pytest.importorskip("tensorflow")
     from convert_testutil import run_convert
 
+    from pose_tf.data.pipeline import decode_image
     from pose_tf.io.images import jpeg_orientation, read_image
-    from pose_tf.pipeline import decode_image
 
     stored = np.full((40, 64, 3), 200, np.uint8)             # as the camera wrote it: 64 wide
     stored[4:12, 6:16] = (0, 0, 255)                          # BGR red, top-left corner
@@ -287,7 +287,7 @@ def test_exif_rotated_jpeg_is_stored_upright(tmp_path, orientation):
 
 
 def test_upright_jpeg_bytes_are_kept_as_they_are(tmp_path):
-    from pose_tf.datasets.base import check_image
+    from pose_tf.data.sources.base import check_image
 
     image = np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)
     data = exif_jpeg(image, 1)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from grouping_reference import find_peaks_ref, group_ref
+from pose_tf.core.keypoints import COCO17, OPENPOSE18
 from pose_tf.grouping import PostprocessParams, decode, find_peaks, group, limb_table
 from pose_tf.grouping._grouping import find_peaks_c, group_c
-from pose_tf.keypoints import COCO17, OPENPOSE18
 
 from conftest import COCO_MINI, PEER_GRAPH, need
 
@@ -100,7 +100,7 @@ def test_missing_joints_are_placed_not_zero():
 @pytest.fixture(scope="module")
 def peer_maps():
     need(PEER_GRAPH)
-    from pose_tf.estimator import Estimator
+    from pose_tf.inference.estimator import Estimator
     from pose_tf.io.images import read_image
 
     est = Estimator.from_path(str(PEER_GRAPH), layout="openpose18")

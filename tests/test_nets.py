@@ -4,9 +4,9 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from pose_tf.nets import BACKBONES, ChannelShuffle, MatchSize, Normalize, build_model  # noqa: E402
-from pose_tf.nets.backbones import mobilenet_thin, shufflenet_v2  # noqa: E402
-from pose_tf.settings import ModelSetting  # noqa: E402
+from pose_tf.models import BACKBONES, ChannelShuffle, MatchSize, Normalize, build_model  # noqa: E402
+from pose_tf.models.backbones import mobilenet_thin, shufflenet_v2  # noqa: E402
+from pose_tf.training.settings import ModelSetting  # noqa: E402
 
 
 def _trainable(model):
@@ -110,14 +110,14 @@ def test_stage_count_is_intermediate_supervision():
 
 
 def test_unknown_backbone_is_a_clear_error():
-    from pose_tf.errors import PoseTfError
+    from pose_tf.core.errors import PoseTfError
 
     with pytest.raises(PoseTfError, match="unknown backbone"):
         build_model(ModelSetting(backbone="resnet50"))
 
 
 def test_flop_count_matches_hand_count():
-    from pose_tf.nets.stats import count_params, model_flops
+    from pose_tf.models.stats import count_params, model_flops
 
     image = keras.Input((16, 16, 3))
     x = keras.layers.Conv2D(8, 3, padding="same")(image)                 # with bias
@@ -133,7 +133,7 @@ def test_flop_count_matches_hand_count():
 def test_peer_flops_through_the_same_counter(peer_graph):
     import tensorflow as tf
 
-    from pose_tf.nets.stats import frozen_graph_flops
+    from pose_tf.models.stats import frozen_graph_flops
 
     graph_def = tf.compat.v1.GraphDef()
     graph_def.ParseFromString(peer_graph.read_bytes())

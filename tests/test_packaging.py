@@ -111,8 +111,8 @@ def test_onnx_export_without_the_onnx_tools(cli_without_tensorflow, monkeypatch,
 
 
 def test_reading_onnx_metadata_without_onnx(monkeypatch, tmp_path):
-    from pose_tf.errors import PoseTfError
-    from pose_tf.export.artefact import read_info
+    from pose_tf.core.errors import PoseTfError
+    from pose_tf.inference.artefact import read_info
 
     monkeypatch.setitem(sys.modules, "onnx", None)
     model = tmp_path / "m.onnx"                 # no sidecar: the description is inside
@@ -123,8 +123,8 @@ def test_reading_onnx_metadata_without_onnx(monkeypatch, tmp_path):
 
 
 def test_tflite_without_any_interpreter(monkeypatch):
-    from pose_tf.errors import PoseTfError
-    from pose_tf.runtime import exported
+    from pose_tf.core.errors import PoseTfError
+    from pose_tf.inference.runtimes import exported
 
     monkeypatch.setitem(sys.modules, "ai_edge_litert", None)
     monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
@@ -136,7 +136,7 @@ def test_tflite_without_any_interpreter(monkeypatch):
 
 
 def test_tensorrt_missing_names_the_extra(monkeypatch):
-    from pose_tf.errors import PoseTfError
+    from pose_tf.core.errors import PoseTfError
     from pose_tf.export.tensorrt_export import require_tensorrt
 
     monkeypatch.setitem(sys.modules, "tensorrt", None)
@@ -223,7 +223,7 @@ def test_installed_demo_runs_outside_the_checkout(wheel, tmp_path):
     probe = run([sys.executable, "-c",
                  "import json, pose_tf, pose_tf.grouping._grouping as g\n"
                  "from pose_tf.commands._model_args import DEFAULT_MODEL\n"
-                 "from pose_tf.recipes import load_recipe\n"
+                 "from pose_tf.data.recipes import load_recipe\n"
                  "try:\n    load_recipe('F6'); error = ''\n"
                  "except Exception as exc:\n    error = f'{type(exc).__name__}: {exc}'\n"
                  "print(json.dumps([pose_tf.__file__, g.__file__, str(DEFAULT_MODEL), error]))"],

@@ -9,11 +9,11 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 
 from conftest import COCO_MINI, need  # noqa: E402
-from pose_tf import augment, records  # noqa: E402
-from pose_tf.errors import PoseTfError  # noqa: E402
-from pose_tf.keypoints import COCO_FLIP, JOINT_SETS  # noqa: E402
-from pose_tf.pipeline import build_dataset, decode_image, preprocess  # noqa: E402
-from pose_tf.recipes import load_recipe, single_source  # noqa: E402
+from pose_tf.core.errors import PoseTfError  # noqa: E402
+from pose_tf.core.keypoints import COCO_FLIP, JOINT_SETS  # noqa: E402
+from pose_tf.data import augment, records  # noqa: E402
+from pose_tf.data.pipeline import build_dataset, decode_image, preprocess  # noqa: E402
+from pose_tf.data.recipes import load_recipe, single_source  # noqa: E402
 
 INPUT = (128, 160)   # small input keeps the tests fast; geometry does not depend on size
 
@@ -69,7 +69,7 @@ def _parsed(sample):
 def coco_records(tmp_path_factory):
     """coco_mini val converted with the project's COCO reader (crowds, zero-kp people)."""
     need(COCO_MINI)
-    from pose_tf.datasets import base, coco
+    from pose_tf.data.sources import base, coco
 
     result = coco.read(COCO_MINI / "annotations" / "person_keypoints_val2017.json",
                        COCO_MINI / "val2017")
@@ -230,7 +230,7 @@ def test_f7_is_f6_plus_ntu():
 
 
 def test_sources_are_mixed_by_weight(tmp_path):
-    from pose_tf.pipeline import records_dataset
+    from pose_tf.data.pipeline import records_dataset
 
     write_shards(tmp_path, "a", [marker_sample(i) for i in range(6)])
     write_shards(tmp_path, "b", [marker_sample(100 + i) for i in range(6)])

@@ -5,9 +5,9 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from pose_tf.data_service import start_local  # noqa: E402
-from pose_tf.pipeline import build_dataset  # noqa: E402
-from pose_tf.recipes import single_source  # noqa: E402
+from pose_tf.data.pipeline import build_dataset  # noqa: E402
+from pose_tf.data.recipes import single_source  # noqa: E402
+from pose_tf.data.service import start_local  # noqa: E402
 from test_pipeline import marker_sample, write_shards  # noqa: E402
 
 INPUT = (64, 80)

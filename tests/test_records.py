@@ -3,9 +3,9 @@ import cv2
 import numpy as np
 import pytest
 
-from pose_tf import records
-from pose_tf.errors import PoseTfError
-from pose_tf.keypoints import JOINT_SETS
+from pose_tf.core.errors import PoseTfError
+from pose_tf.core.keypoints import JOINT_SETS
+from pose_tf.data import records
 
 
 def _sample(num_people=2, with_mask=True):

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from pose_tf.errors import PoseTfError
-from pose_tf.settings import BACKBONES, load_setting
+from pose_tf.core.errors import PoseTfError
+from pose_tf.training.settings import BACKBONES, load_setting
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = sorted((ROOT / "setting").glob("*.yaml"))

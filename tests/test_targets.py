@@ -4,9 +4,9 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from pose_tf import targets  # noqa: E402
-from pose_tf.errors import PoseTfError  # noqa: E402
-from pose_tf.keypoints import COCO17, JOINT_SETS, KEYPOINT_INDEX, OPENPOSE18  # noqa: E402
+from pose_tf.codec import targets  # noqa: E402
+from pose_tf.core.errors import PoseTfError  # noqa: E402
+from pose_tf.core.keypoints import COCO17, JOINT_SETS, KEYPOINT_INDEX, OPENPOSE18  # noqa: E402
 
 GRID = (46, 54)
 STRIDE = 8

@@ -2,8 +2,8 @@
 compiled grouping and scored by COCOeval, give back the annotated poses.
 
 This ties together the places that must agree on coordinates and channel order: the
-converter's label conversion (pose_tf.geometry.index_to_continuous, as build_sample does
-it), pose_tf.targets (what a network is taught), pose_tf.grouping (how maps are read),
+converter's label conversion (pose_tf.core.geometry.index_to_continuous, as build_sample does
+it), pose_tf.codec.targets (what a network is taught), pose_tf.grouping (how maps are read),
 the estimator's cell -> image mapping (geometry.cell_to_image, which
 Estimator.predict_maps uses) and the COCO writer (Pose.to_coco, back to pixel indices).
 """
@@ -14,11 +14,11 @@ from conftest import COCO_MINI, need
 
 tf = pytest.importorskip("tensorflow")
 
+from pose_tf.codec.targets import TargetConfig, make_targets  # noqa: E402
+from pose_tf.core.geometry import cell_to_image, index_to_continuous  # noqa: E402
+from pose_tf.core.keypoints import COCO17  # noqa: E402
 from pose_tf.evaluation.coco import load_ground_truth, score_results  # noqa: E402
-from pose_tf.geometry import cell_to_image, index_to_continuous  # noqa: E402
 from pose_tf.grouping import PostprocessParams, decode  # noqa: E402
-from pose_tf.keypoints import COCO17  # noqa: E402
-from pose_tf.targets import TargetConfig, make_targets  # noqa: E402
 
 BOX = (368, 432)
 

@@ -4,12 +4,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from pose_tf.config import load_config
-from pose_tf.errors import PoseTfError
-from pose_tf.pose import Pose
-from pose_tf.tracking import (FEATURES, NOISE_LEVELS, DetectorNoise, NoiseLevel, PoseTracker,
-                              TrackerConfig, fit_logistic, fit_tracker, identity_scores,
-                              load_tracker_config, save_tracker_config, track_sequence)
+from pose_tf.core.config import load_config
+from pose_tf.core.errors import PoseTfError
+from pose_tf.core.pose import Pose
+from pose_tf.tracking.fitting import fit_logistic, fit_tracker, identity_scores
+from pose_tf.tracking.simulator import NOISE_LEVELS, DetectorNoise, NoiseLevel
+from pose_tf.tracking.tracker import (FEATURES, PoseTracker, TrackerConfig, load_tracker_config,
+                                      save_tracker_config, track_sequence)
 
 # A standing person, 17 COCO joints, about 200 px tall, origin at the hips' middle.
 FIGURE = np.array([

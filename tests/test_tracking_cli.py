@@ -4,9 +4,9 @@ import shutil
 
 from conftest import DATA, PEER_GRAPH, need
 from pose_tf.cli import main
-from pose_tf.config import load_config
+from pose_tf.core.config import load_config
 from pose_tf.io.posetrack import read_posetrack18
-from pose_tf.tracking import TrackerConfig
+from pose_tf.tracking.tracker import TrackerConfig
 
 BONN = DATA / "posetrack_bonn"
 

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 
 from conftest import DATA, need
-from pose_tf.errors import PoseTfError
+from pose_tf.core.errors import PoseTfError
 from pose_tf.evaluation.posetrack import evaluate
 from pose_tf.io.posetrack import (POSETRACK17_JOINTS, POSETRACK18_JOINTS, Frame, Person, Sequence,
                                   read_posetrack17, read_posetrack18, read_sequences,
                                   sequence_from_poses, write_posetrack17,
                                   write_posetrack18)
-from pose_tf.keypoints import COCO_KEYPOINTS
-from pose_tf.pose import Pose
+from pose_tf.core.keypoints import COCO_KEYPOINTS
+from pose_tf.core.pose import Pose
 
 BONN_CLIP = DATA / "posetrack_bonn" / "tracks_060470979.json"
 JOINTS = ("left_shoulder", "right_shoulder")
@@ -221,7 +221,7 @@ def test_bonn_annolist_gives_head_rects_and_split(tmp_path):
     """read_bonn with the original .mat lists: every video gets its split, and a missing
     list is a one-line error naming the file."""
     from conftest import DATA, need
-    from pose_tf.errors import PoseTfError
+    from pose_tf.core.errors import PoseTfError
     from pose_tf.io.posetrack import read_bonn
 
     bonn = need(DATA / "posetrack_bonn")

@@ -17,9 +17,11 @@ tf = pytest.importorskip("tensorflow")
 
 from _train_tools import synthetic_dataset_fn, tiny_setting  # noqa: E402
 from conftest import COCO_MINI, need  # noqa: E402
-from pose_tf.errors import PoseTfError  # noqa: E402
-from pose_tf.settings import LearningRate  # noqa: E402
-from pose_tf.train import LearningRateSchedule, Trainer, masked_mse  # noqa: E402
+from pose_tf.core.errors import PoseTfError  # noqa: E402
+from pose_tf.training.losses import masked_mse  # noqa: E402
+from pose_tf.training.schedules import learning_rate_schedule  # noqa: E402
+from pose_tf.training.settings import LearningRate  # noqa: E402
+from pose_tf.training.trainer import Trainer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = ROOT / "tests" / "_train_tools.py"
@@ -35,7 +37,7 @@ def _env(**extra):
 # -- schedule and loss -----------------------------------------------------------------
 
 def test_cosine_schedule_with_warmup_by_hand():
-    lr = LearningRateSchedule.from_setting(
+    lr = learning_rate_schedule(
         LearningRate(schedule="cosine", base=0.1, warmup_steps=10, final_fraction=0.0), 110)
     assert float(lr(0)) == pytest.approx(0.1 * 1 / 10)          # warm-up: (step+1)/10
     assert float(lr(4)) == pytest.approx(0.1 * 5 / 10)
@@ -46,11 +48,11 @@ def test_cosine_schedule_with_warmup_by_hand():
 
 
 def test_step_and_exponential_schedules_by_hand():
-    step = LearningRateSchedule.from_setting(
+    step = learning_rate_schedule(
         LearningRate(schedule="step", base=1.0, boundaries=[10, 20], factor=0.5), 100)
     assert [float(step(s)) for s in (0, 9, 10, 19, 20, 99)] == \
         pytest.approx([1.0, 1.0, 0.5, 0.5, 0.25, 0.25])
-    exp = LearningRateSchedule.from_setting(
+    exp = learning_rate_schedule(
         LearningRate(schedule="exponential", base=1.0, factor=0.5, decay_steps=10), 100)
     assert float(exp(20)) == pytest.approx(0.25)
     assert float(exp(5)) == pytest.approx(0.5 ** 0.5)
@@ -137,7 +139,7 @@ def test_init_from_starts_a_fresh_run_from_another_models_weights(tmp_path):
 def test_batch_norm_recalibration_is_the_average_of_batch_statistics():
     import keras
 
-    from pose_tf.nets.batchnorm import recalibrate_batch_norm
+    from pose_tf.models.batchnorm import recalibrate_batch_norm
 
     inputs = keras.Input((4, 4, 3))
     outputs = keras.layers.BatchNormalization(momentum=0.99, name="bn")(inputs)
@@ -309,8 +311,8 @@ def test_two_steps_from_real_records_with_coco_evaluation(tmp_path):
     need(REAL_SETTING)
     import dataclasses
 
-    from pose_tf.errors import PoseTfError
-    from pose_tf.settings import load_setting
+    from pose_tf.core.errors import PoseTfError
+    from pose_tf.training.settings import load_setting
 
     setting = load_setting(REAL_SETTING)
     training = dataclasses.replace(setting.training, steps=2, eval_every=2, log_every=1,

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from pose_tf import records
-from pose_tf.keypoints import COCO_FLIP, KEYPOINT_INDEX
-from pose_tf.variants import apply_variant, transform_boxes
+from pose_tf.core.keypoints import COCO_FLIP, KEYPOINT_INDEX
+from pose_tf.data import records
+from pose_tf.data.variants import apply_variant, transform_boxes
 
 W, H = 96, 64
 LW, RW = KEYPOINT_INDEX["left_wrist"], KEYPOINT_INDEX["right_wrist"]
@@ -84,7 +84,7 @@ def test_marker_moves_with_its_joint(variant, fmt):
 def test_rotations_compose():
     """rot90 twice is rot180, four times is the identity (keypoints and boxes)."""
     sample = _scene("png")
-    from pose_tf.variants import transform_keypoints
+    from pose_tf.data.variants import transform_keypoints
 
     kp = sample.keypoints
     k90 = transform_keypoints(kp, "rot90", W, H)
@@ -99,7 +99,7 @@ def test_rotations_compose():
 
 
 def test_variant_of_a_variant_is_refused():
-    from pose_tf.errors import PoseTfError
+    from pose_tf.core.errors import PoseTfError
 
     rotated = apply_variant(_scene("png"), "rot90")
     with pytest.raises(PoseTfError, match="orig"):

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from .. import resources
-from ..errors import PoseTfError
+from ..core.errors import PoseTfError
+from ..core.keypoints import LAYOUTS
 
 # The model `make demo` and friends use when --model is not given: package data, so an
 # installed pose-tf has it too (card: models/default/README.md in the repository).
@@ -14,7 +15,7 @@ def add_model_arguments(parser, model_required: bool = False) -> None:
     g.add_argument("--model", required=model_required,
                    help="network: .keras, frozen .pb, SavedModel folder, .tflite or .onnx "
                         f"(default: the shipped model, {DEFAULT_MODEL.relative_to(DEFAULT_MODEL.parents[2])})")
-    g.add_argument("--layout", choices=("coco17", "openpose18"),
+    g.add_argument("--layout", choices=tuple(LAYOUTS),
                    help="output layout of the network (default: coco17 for .keras, "
                         "openpose18 for frozen .pb graphs; exported artefacts carry their own)")
     g.add_argument("--input-size", default="368x432", metavar="HxW",
@@ -48,8 +49,8 @@ def model_path(args) -> str:
 
 
 def estimator_from_args(args):
-    from ..estimator import Estimator
     from ..grouping import PostprocessParams
+    from ..inference.estimator import Estimator
 
     try:
         scales = tuple(float(s) for s in args.scales.split(","))

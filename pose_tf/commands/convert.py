@@ -11,7 +11,7 @@ HELP = ("convert a dataset (coco, mpii, posetrack, crowdpose, aic, ochuman, pano
 
 
 def add_arguments(parser):
-    from ..datasets import SOURCE_NAMES
+    from ..data.sources import SOURCE_NAMES
 
     parser.add_argument("source", metavar="SOURCE", choices=SOURCE_NAMES,
                         help=f"dataset format: {', '.join(SOURCE_NAMES)}")
@@ -40,8 +40,8 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from ..convert import ConvertOptions, convert, parse_variants
-    from ..errors import PoseTfError
+    from ..core.errors import PoseTfError
+    from ..data.convert import ConvertOptions, convert, parse_variants
 
     if args.num_shards < 0:
         raise PoseTfError("--num-shards must be >= 1 (or 0 for automatic)")

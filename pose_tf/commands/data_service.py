@@ -20,8 +20,8 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ..data_service import start_dispatcher, start_worker
-    from ..errors import PoseTfError
+    from ..core.errors import PoseTfError
+    from ..data.service import start_dispatcher, start_worker
 
     if args.role == "dispatcher":
         server = start_dispatcher(args.port, args.work_dir)

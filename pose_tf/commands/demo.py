@@ -29,7 +29,7 @@ def people_json(poses):
 def default_input() -> str:
     """The shipped demo image (package data: pose_tf/resources/demo.jpg)."""
     from .. import resources
-    from ..errors import PoseTfError
+    from ..core.errors import PoseTfError
 
     demo_image = resources.path("demo.jpg")
     if not demo_image.is_file():
@@ -40,7 +40,7 @@ def default_input() -> str:
 def run(args):
     from tqdm import tqdm
 
-    from ..errors import PoseTfError
+    from ..core.errors import PoseTfError
     from ..io.files import write_json_atomic
     from ..io.images import input_kind, list_images, read_image, write_image
     from ..io.video import VideoSource, VideoWriter

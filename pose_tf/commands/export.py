@@ -1,4 +1,5 @@
 """`pose-tf export`: write a network as SavedModel, TFLite, ONNX or a TensorRT engine."""
+from ..core.keypoints import LAYOUTS
 from ._model_args import DEFAULT_MODEL, parse_size
 
 NAME = "export"
@@ -11,7 +12,7 @@ def add_arguments(p):
 
     p.add_argument("--model", help=f".keras, frozen .pb or a pose-tf SavedModel folder "
                                    f"(default: the shipped {DEFAULT_MODEL.relative_to(DEFAULT_MODEL.parents[2])})")
-    p.add_argument("--layout", choices=("coco17", "openpose18"),
+    p.add_argument("--layout", choices=tuple(LAYOUTS),
                    help="output layout of the source network (default: coco17 for .keras, "
                         "openpose18 for frozen .pb graphs); the export records it")
     p.add_argument("--format", required=True, choices=FORMATS)
@@ -65,7 +66,7 @@ def run(args):
 
 def batch_statistics_hint(graph_path) -> str:
     from ..export.batch_statistics import training_mode_batch_norms
-    from ..runtime.frozen_graph import read_graph_def
+    from ..inference.runtimes.frozen_graph import read_graph_def
 
     count = len(training_mode_batch_norms(read_graph_def(graph_path)))
     if not count:
@@ -79,8 +80,8 @@ def check_against_source(source, exported, layout, info, image_dir=None) -> str:
     """Run source and export on one image; report the largest map differences."""
     import numpy as np
 
-    from ..estimator import letterbox
-    from ..runtime import load_network
+    from ..inference.estimator import letterbox
+    from ..inference.runtimes import load_network
 
     size = info.input_size or (368, 432)
     if image_dir:

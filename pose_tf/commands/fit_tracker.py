@@ -31,7 +31,7 @@ def add_arguments(parser):
 
 
 def select(sequences, split, annolist):
-    from ..errors import PoseTfError
+    from ..core.errors import PoseTfError
     from ..io.posetrack import annolist_video_names
 
     if split == "all":
@@ -53,9 +53,11 @@ def run(args) -> int:
 
     from tqdm import tqdm
 
-    from ..errors import PoseTfError
+    from ..core.errors import PoseTfError
     from ..io.posetrack import read_sequences
-    from ..tracking import FEATURES, NOISE_LEVELS, TrackerConfig, fit_tracker, save_tracker_config
+    from ..tracking.fitting import fit_tracker
+    from ..tracking.simulator import NOISE_LEVELS
+    from ..tracking.tracker import FEATURES, TrackerConfig, save_tracker_config
 
     levels = [s.strip() for s in args.levels.split(",") if s.strip()]
     unknown = [lv for lv in levels if lv not in NOISE_LEVELS]

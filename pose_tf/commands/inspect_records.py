@@ -31,9 +31,9 @@ def add_arguments(p):
 def run(args) -> int:
     from tqdm import tqdm
 
+    from ..data.pipeline import samples_dataset
+    from ..data.recipes import load_recipe, single_source
     from ..io.images import write_image
-    from ..pipeline import samples_dataset
-    from ..recipes import load_recipe, single_source
 
     recipe = load_recipe(args.recipe) if args.recipe else single_source(args.records)
     ds = samples_dataset(recipe, input_size=tuple(args.input_size), training=not args.no_augment,
@@ -82,7 +82,7 @@ def paf_panel(image, pafs, stride):
     import cv2
     import numpy as np
 
-    from ..geometry import continuous_to_index, grid_to_input
+    from ..core.geometry import continuous_to_index, grid_to_input
 
     h, w = pafs.shape[:2]
     vec = pafs.reshape(h, w, -1, 2)
@@ -111,7 +111,7 @@ def paf_panel(image, pafs, stride):
 def mask_panel(image, heatmap_mask):
     import numpy as np
 
-    from ..keypoints import COCO_KEYPOINTS
+    from ..core.keypoints import COCO_KEYPOINTS
 
     ignored = _upsample((heatmap_mask[..., -1] < 0.5).astype(np.float32), image.shape[:2])
     red = np.zeros_like(image)

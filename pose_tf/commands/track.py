@@ -1,7 +1,7 @@
 """`pose-tf track VIDEO|FRAMES_DIR [--model M] [--layout L] --out DIR`: poses + identities.
 
 Runs the estimator on every frame, links people across frames with the pairwise tracker
-(pose_tf/tracking.py), and writes into DIR:
+(pose_tf/tracking/tracker.py), and writes into DIR:
 - <name>.mp4   the drawn video, one stable colour and "id N" label per person;
 - <name>.json  the tracks as a PoseTrack 2018 file (poseval reads it; joints in the
                PoseTrack 2018 order, head_bottom/head_top absent: COCO networks have none).
@@ -43,7 +43,7 @@ def frames_of(source: str, max_frames: int):
         name = Path(source).resolve().name
         return ((f"{name}/{f.name}", read_image(f)) for f in files), len(files), None, name
     if kind == "image":
-        from ..errors import PoseTfError
+        from ..core.errors import PoseTfError
         raise PoseTfError(f"{source}: track needs a video or a folder of frames, not a single image")
     video = VideoSource(source, max_frames)
     name = f"webcam{source}" if kind == "webcam" else Path(source).stem
@@ -55,7 +55,7 @@ def run(args) -> int:
 
     from ..io.posetrack import sequence_from_poses, write_posetrack18
     from ..io.video import VideoWriter
-    from ..tracking import PoseTracker, load_tracker_config
+    from ..tracking.tracker import PoseTracker, load_tracker_config
     from ..viz import draw_poses
 
     tracker = PoseTracker(load_tracker_config(args.tracker))

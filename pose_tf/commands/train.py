@@ -18,8 +18,8 @@ def add_arguments(p):
 def run(args):
     import dataclasses
 
-    from ..errors import PoseTfError
-    from ..settings import load_setting
+    from ..core.errors import PoseTfError
+    from ..training.settings import load_setting
 
     setting = load_setting(args.setting)
     if args.steps is not None:
@@ -31,7 +31,7 @@ def run(args):
         setting = dataclasses.replace(
             setting, data=dataclasses.replace(setting.data, records_root=args.records_root))
 
-    from ..train import train   # imports TensorFlow
+    from ..training.trainer import train   # imports TensorFlow
 
     figures = train(setting, resume=args.resume)
     if figures:

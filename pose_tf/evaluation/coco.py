@@ -14,7 +14,7 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-from ..errors import PoseTfError
+from ..core.errors import PoseTfError
 from ..io.files import load_json, write_json_atomic
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from typing import Dict, List, Optional, Sequence as Seq
 
 import numpy as np
 
-from ..errors import PoseTfError
+from ..core.errors import PoseTfError
 from ..io.posetrack import Person, Sequence, head_size
 
 PCKH_THRESHOLD = 0.5

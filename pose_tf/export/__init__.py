@@ -19,8 +19,8 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from ..errors import PoseTfError
-from .artefact import ArtefactInfo, read_info, staged_output
+from ..core.errors import PoseTfError
+from ..inference.artefact import ArtefactInfo, read_info, staged_output
 from .calibration import DEFAULT_COUNT, calibration_batches
 
 FORMATS = ("savedmodel", "tflite", "onnx", "tensorrt", "tftrt")

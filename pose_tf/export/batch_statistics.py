@@ -24,7 +24,7 @@ from typing import Callable, List
 import numpy as np
 from tqdm import tqdm
 
-from ..errors import PoseTfError
+from ..core.errors import PoseTfError
 
 BATCH_NORM_OPS = ("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
 CHUNK = 8   # images per forward pass while measuring
@@ -97,8 +97,8 @@ def freeze_batch_statistics(graph_def, images: np.ndarray, input_name: str = "im
 
 def freeze_tf_pose_statistics(graph_def, rgb_images: np.ndarray):
     """`freeze_batch_statistics` for a graph with the frozen-graph backend's input
-    convention (runtime/frozen_graph.py: tensor `image:0`, BGR 0..255), from RGB images."""
-    from ..runtime.frozen_graph import DEFAULT_INPUT
+    convention (inference/runtimes/frozen_graph.py: tensor `image:0`, BGR 0..255), from RGB images."""
+    from ..inference.runtimes.frozen_graph import DEFAULT_INPUT
 
     bgr = np.ascontiguousarray(rgb_images[..., ::-1])
     return freeze_batch_statistics(graph_def, bgr, DEFAULT_INPUT)
@@ -108,8 +108,8 @@ def write_fixed_graph(graph_path, images_dir, out_path, input_size, count: int) 
     """Fix the statistics of the frozen graph `graph_path` on up to `count` photos of
     `images_dir` (letterboxed into `input_size` as the estimator does) and write the graph
     to `out_path`. Returns the number of photos used."""
+    from ..inference.runtimes.frozen_graph import read_graph_def
     from ..io.files import write_bytes_atomic
-    from ..runtime.frozen_graph import read_graph_def
     from .calibration import calibration_batches
 
     images = np.concatenate(calibration_batches(images_dir, input_size, count))

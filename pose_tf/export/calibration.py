@@ -11,7 +11,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-from ..errors import PoseTfError
+from ..core.errors import PoseTfError
 
 DEFAULT_COUNT = 100
 
@@ -19,7 +19,7 @@ DEFAULT_COUNT = 100
 def calibration_batches(folder, input_size: Tuple[int, int], count: int = DEFAULT_COUNT) -> List[np.ndarray]:
     """Up to `count` images of `folder` (evenly spread over its sorted files) as
     float32 RGB [1, H, W, 3] batches."""
-    from ..estimator import letterbox
+    from ..inference.estimator import letterbox
     from ..io.images import list_images, read_image
 
     if folder is None:

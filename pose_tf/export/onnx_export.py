@@ -18,7 +18,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from ..errors import PoseTfError
+from ..core.errors import PoseTfError
 from .source import Source
 
 DEFAULT_OPSET = 17
@@ -135,7 +135,7 @@ def build_onnx(source: Source, precision: str, input_size=None, calibration=None
 def save_onnx(model, path, info_json: str) -> None:
     import onnx
 
-    from .artefact import ONNX_METADATA_KEY
+    from ..inference.artefact import ONNX_METADATA_KEY
 
     entry = model.metadata_props.add()
     entry.key, entry.value = ONNX_METADATA_KEY, info_json

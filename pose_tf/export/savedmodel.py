@@ -6,7 +6,7 @@ Signatures:
   is in the graph: cast, zero padding bottom/right to a multiple of 16, and whatever the
   network itself needs (normalisation, BGR for the peer graph). Map cell (i, j) covers input
   pixels [8 j, 8 j + 8) x [8 i, 8 i + 8): its centre is (8 j + 4, 8 i + 4) in continuous
-  coordinates (pose_tf.geometry), pixel index (8 j + 3.5, 8 i + 3.5).
+  coordinates (pose_tf.core.geometry), pixel index (8 j + 3.5, 8 i + 3.5).
 - `maps`: `images` float32 RGB 0..255 [B, H, W, 3] -> `maps` [B, h, w, C], the raw maps
   the estimator decodes (what `--model folder/` runs).
 For TF Serving put the folder under a numeric version: `--out serving/pose/1`.

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..errors import PoseTfError
-from ..keypoints import Layout, get_layout
-from . import artefact
+from ..core.errors import PoseTfError
+from ..core.keypoints import Layout, get_layout
+from ..inference import artefact
 
 
 @dataclass
@@ -53,7 +53,7 @@ def load_source(path, layout: Optional[str] = None, bn_statistics=None) -> Sourc
 
 
 def _keras_source(path, layout) -> Source:
-    from ..runtime.keras_model import KerasNetwork
+    from ..inference.runtimes.keras_model import KerasNetwork
 
     network = KerasNetwork(path, layout)   # loads with our custom layers and clear errors
     model = network.model
@@ -69,7 +69,7 @@ def _keras_source(path, layout) -> Source:
 def _frozen_graph_source(path, layout, bn_statistics=None) -> Source:
     import tensorflow as tf
 
-    from ..runtime.frozen_graph import DEFAULT_INPUT, DEFAULT_OUTPUT, FrozenGraphNetwork
+    from ..inference.runtimes.frozen_graph import DEFAULT_INPUT, DEFAULT_OUTPUT, FrozenGraphNetwork
     from .batch_statistics import freeze_tf_pose_statistics
 
     # Loading it as a network validates the file, the tensor names and the channels.

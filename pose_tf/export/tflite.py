@@ -15,7 +15,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from ..errors import PoseTfError
+from ..core.errors import PoseTfError
 from .savedmodel import write_saved_model
 from .source import Source, frozen
 

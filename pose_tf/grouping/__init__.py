@@ -14,8 +14,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..keypoints import NUM_KEYPOINTS, Layout
-from ..pose import Pose
+from ..core.keypoints import NUM_KEYPOINTS, Layout
+from ..core.pose import Pose
 from ._grouping import find_peaks_c, group_c
 
 
@@ -105,9 +105,9 @@ def decode(maps: np.ndarray, layout: Layout, params: PostprocessParams,
     """Maps [h, w, C] -> list[Pose] in image pixels.
 
     `cell_to_image` is (scale_x, scale_y, offset_x, offset_y): image = cell * scale + offset.
-    Missing joints get a placement from `pose_tf.completion` (score stays 0).
+    Missing joints get a placement from `pose_tf.codec.completion` (score stays 0).
     """
-    from ..completion import complete_keypoints
+    from ..codec.completion import complete_keypoints
 
     peaks = find_peaks(maps, layout, params)
     people, _ = group(maps, peaks, layout, params)

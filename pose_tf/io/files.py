@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import PoseTfError, require_file
+from ..core.errors import PoseTfError, require_file
 
 
 def temp_path_for(path) -> Path:

@@ -9,7 +9,7 @@ from typing import List
 import cv2
 import numpy as np
 
-from ..errors import PoseTfError
+from ..core.errors import PoseTfError
 from .files import write_bytes_atomic
 
 log = logging.getLogger(__name__)

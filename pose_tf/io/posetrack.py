@@ -8,7 +8,7 @@ poseval applies when it converts 2018 files (`Person.to_old` skips exactly those
 
 Coordinates: `Person`s hold the files' own pixel indices (metrics compare them with each
 other as they are); `Person.to_pose` and `Person.from_pose` convert to and from the
-continuous convention of `Pose` (pose_tf.geometry), the only conversion for PoseTrack.
+continuous convention of `Pose` (pose_tf.core.geometry), the only conversion for PoseTrack.
 
 Files are read and written the way the official poseval tool reads them: a 2018 file has
 exactly one category "person" whose `keypoints` names include the 15 PoseTrack joints;
@@ -23,11 +23,11 @@ from typing import List, Optional, Sequence as Seq
 
 import numpy as np
 
-from ..errors import PoseTfError, require_file
-from ..geometry import continuous_to_index, index_to_continuous
+from ..core.errors import PoseTfError, require_file
+from ..core.geometry import continuous_to_index, index_to_continuous
+from ..core.keypoints import COCO_KEYPOINTS, JOINT_SETS, KEYPOINT_INDEX, NUM_KEYPOINTS
+from ..core.pose import Pose
 from .files import load_json, write_json_atomic
-from ..keypoints import COCO_KEYPOINTS, JOINT_SETS, KEYPOINT_INDEX, NUM_KEYPOINTS
-from ..pose import Pose
 
 # poseval's joint ids (eval_helpers.Joint): the PoseTrack 2017 `id` of each point.
 POSETRACK17_JOINTS = (

