@@ -168,3 +168,63 @@ def test_the_real_teacher_maps_a_person_photo():
     maps, _ = teacher(tf.constant(canvas[None]))
     assert maps.shape == (1, 46, 54, 57)
     assert float(tf.reduce_max(maps[..., 1])) > 0.5
+
+
+def _toy_trunk_teacher(path):
+    """The toy teacher plus trunk tensors as wide as the tiny student's (alpha 0.25):
+    Conv2d_1 16 channels at stride 2, Conv2d_5 64 at stride 8, Conv2d_11 128 at stride 8
+    (the teacher's dilated stride; the student's is 16, reached by area resampling)."""
+    g = tf.Graph()
+    with g.as_default():
+        image = tf.compat.v1.placeholder(tf.float32, [None, None, None, 3], name="image")
+        first = tf.nn.avg_pool2d(image[..., :1], 8, 8, "VALID")
+        tf.identity(tf.tile(tf.nn.avg_pool2d(image[..., :1], 2, 2, "VALID"), [1, 1, 1, 16]) / 255.0,
+                    name="t1")
+        tf.identity(tf.tile(first, [1, 1, 1, 64]) / 255.0, name="t5")
+        tf.identity(tf.tile(first, [1, 1, 1, 128]) / 255.0, name="t11")
+        tf.identity(first * tf.constant(np.arange(1, 58, dtype=np.float32)) / 2550.0,
+                    name="Openpose/concat_stage7")
+    tf.io.write_graph(g.as_graph_def(), str(path.parent), path.name, as_text=False)
+    return path
+
+
+SECTIONED = dict(hint_mode="sectioned", hint_weight=0.5, label_weight=0.0,
+                 hint_layers=["Conv2d_1_pw_act", "Conv2d_5_pw_act", "Conv2d_11_pw_act"],
+                 hint_tensors=["t1:0", "t5:0", "t11:0"])
+
+
+def test_sectioned_training_with_teacher_fed_heads(tmp_path):
+    path = _toy_trunk_teacher(tmp_path / "teacher.pb")
+    setting = _distill_setting(tmp_path, path, head_weight=2.0,
+                               head_layers=["Conv2d_5_pw_act", "Conv2d_11_pw_act"], **SECTIONED)
+    trainer = Trainer(setting, dataset_fn=synthetic_dataset_fn())
+    chains, strides = trainer.sections
+    assert strides == [2, 8, 16] and chains[0][0].name == "normalize"
+    assert chains[1][0].name == "Conv2d_2_dw" and chains[2][-1].name == "Conv2d_11_pw_act"
+    # the heads model is the student's own neck and stage layers, not copies
+    assert trainer.head_model.get_layer("stage2") is trainer.model.get_layer("stage2")
+    figures = trainer.run()
+    assert figures["loss"] == pytest.approx(figures["loss_teacher"] + 0.5 * figures["loss_hint"]
+                                            + 2.0 * figures["loss_heads"], rel=1e-4)
+    assert figures["loss_heads"] > 0
+    from pose_tf.inference.runtimes.keras_model import KerasNetwork
+
+    network = KerasNetwork(str(tmp_path / "runs" / "tiny" / "final.keras"))
+    assert len(network.model.layers) == len(trainer.model.layers)
+    trainer.close()
+
+
+def test_section_targets_resample_to_the_student_stride_and_clip():
+    from pose_tf.training.distill import section_targets
+
+    images = tf.zeros([1, 32, 48, 3])
+    feature = tf.fill([1, 4, 6, 2], 9.0)              # teacher at stride 8, above the clip
+    fine, coarse = section_targets([8, 16], images, [feature, feature], clip=6.0)
+    assert fine.shape == (1, 4, 6, 2) and coarse.shape == (1, 2, 3, 2)
+    np.testing.assert_array_equal(coarse.numpy(), 6.0)
+
+
+def test_head_layers_must_be_hint_layers():
+    with pytest.raises(ValueError, match="head_layers must be hint_layers"):
+        DistillationSetting(teacher="t.pb", head_layers=["fpn_smooth_relu2"], head_weight=1.0,
+                            **SECTIONED).validate()

@@ -178,20 +178,26 @@ def run_section(chain, inputs):
     return x
 
 
-def sectioned_hint_losses(chains, strides, images, teacher_features, clip: float):
-    """[B] relative MSE of each section fed the teacher's previous features (clipped to
-    the student's activation range `clip`, 0 = none) against the teacher's next ones."""
+def section_targets(strides, images, teacher_features, clip: float):
+    """The teacher's features at each section's end, area-resampled to the student's
+    stride there and clipped to the student's activation range `clip` (0 = none)."""
     import tensorflow as tf
 
     height, width = tf.shape(images)[1], tf.shape(images)[2]
-    bound = (lambda t: tf.minimum(t, clip)) if clip > 0 else (lambda t: t)
-    losses, inputs = [], images
-    for index, (chain, stride) in enumerate(zip(chains, strides)):
+    targets = []
+    for feature, stride in zip(teacher_features, strides):
         size = [-(-height // stride), -(-width // stride)]
-        output = run_section(chain, inputs)
-        target = bound(tf.image.resize(tf.cast(teacher_features[index], tf.float32), size,
-                                       method="area"))
-        losses.append(relative_error(output, target))
+        target = tf.image.resize(tf.cast(feature, tf.float32), size, method="area")
+        targets.append(tf.minimum(target, clip) if clip > 0 else target)
+    return targets
+
+
+def sectioned_hint_losses(chains, images, targets):
+    """[B] relative MSE of each section fed the teacher's previous features (the first
+    the image) against the teacher's next ones (`section_targets`)."""
+    losses, inputs = [], images
+    for chain, target in zip(chains, targets):
+        losses.append(relative_error(run_section(chain, inputs), target))
         inputs = target
     return losses
 

@@ -209,6 +209,11 @@ class DistillationSetting:
     # sectioned: teacher features are clipped to this before they feed or teach a section
     # (6 for a relu6 student under an unbounded-ReLU teacher); 0 = no clipping.
     hint_clip: float = 0.0
+    # sectioned: the neck and heads also run on the teacher's features at these hint
+    # layers (each one of hint_layers) and regress the teacher's maps, weighted by
+    # head_weight, so they learn from good features while the trunk is still learning.
+    head_layers: List[str] = field(default_factory=list)
+    head_weight: float = 0.0
     # oneDNN's automatic bfloat16 rewrite of the training step's graph (teacher included)
     # where the CPU has AVX-512 BF16 / AMX; "float32" keeps every op in float32.
     graph_precision: Literal["float32", "bfloat16"] = "float32"
@@ -217,7 +222,10 @@ class DistillationSetting:
         if len(self.hint_layers) != len(self.hint_tensors):
             raise ValueError(f"distillation.hint_layers ({len(self.hint_layers)}) and "
                              f"hint_tensors ({len(self.hint_tensors)}) must pair up")
-        for key in ("weight", "label_weight", "hint_weight"):
+        unknown = [name for name in self.head_layers if name not in self.hint_layers]
+        if unknown:
+            raise ValueError(f"distillation.head_layers must be hint_layers, got {unknown}")
+        for key in ("weight", "label_weight", "hint_weight", "head_weight"):
             if getattr(self, key) < 0:
                 raise ValueError(f"distillation.{key} must be >= 0, got {getattr(self, key)}")
         from ..core.keypoints import LAYOUTS

@@ -220,12 +220,16 @@ class Trainer:
         """The model as trained: its stage outputs, plus one projected feature per hint
         when distillation has hints (the projections are not part of the saved model)."""
         distillation = self.setting.distillation
-        self.sections = None
+        self.sections = self.head_model = None
         if self.teacher is None or distillation.hint_weight <= 0:
             return self.model
         probes = self.teacher(tf.zeros([1, 64, 64, 3]))[1]
         if distillation.hint_mode == "sectioned":
             self.sections = self._sections(probes)
+            if distillation.head_weight > 0 and distillation.head_layers:
+                # the neck and heads alone, fed at the named trunk layers (same layers)
+                inputs = [self.model.get_layer(n).output for n in distillation.head_layers]
+                self.head_model = keras.Model(inputs, self.model.outputs, name="heads")
             return self.model
         outputs = list(self.model.outputs)
         for index, (name, probe) in enumerate(zip(distillation.hint_layers, probes)):
@@ -287,10 +291,18 @@ class Trainer:
         if hints:
             hinted = tf.add_n([hint_loss(h, t) for h, t in zip(hints, teacher_hints)])
         elif self.sections:
-            from .distill import sectioned_hint_losses
+            from .distill import section_targets, sectioned_hint_losses
 
-            hinted = tf.add_n(sectioned_hint_losses(*self.sections, images, teacher_hints,
-                                                    distillation.hint_clip))
+            chains, strides = self.sections
+            targets = section_targets(strides, images, teacher_hints, distillation.hint_clip)
+            hinted = tf.add_n(sectioned_hint_losses(chains, images, targets))
+            if self.head_model is not None:
+                fed = [targets[distillation.hint_layers.index(n)] for n in distillation.head_layers]
+                headed = teacher_loss(self.head_model(fed, training=True), teacher_maps,
+                                      self.teacher.mask, tf.ones_like(label),
+                                      layout.paf_offset, paf_weight)
+                total += distillation.head_weight * headed
+                parts["loss_heads"] = headed
         if hints or self.sections:
             total += distillation.hint_weight * hinted
             parts["loss_hint"] = hinted
