@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from pose_tf.io.files import write_text_atomic  # noqa: E402
 from pose_tf.training.settings import ModelSetting, load_setting  # noqa: E402
 
 PEER = ROOT.parent / "shared" / "peer" / "tfpose_mobilenet_v2_small" / "graph_opt.pb"
@@ -205,11 +206,7 @@ def main():
                         "default_model": default_path if shipped is not None else None,
                         "default_vs_teacher": default_vs_teacher,
                         "default_vs_teacher_target": TEACHER_TARGET}
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(out, indent=2) + "\n")
-        os.replace(tmp, path)
+        write_text_atomic(args.json, json.dumps(out, indent=2) + "\n")
     return 0
 
 

@@ -34,6 +34,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from pose_tf.io.files import write_text_atomic  # noqa: E402
+
 INPUT = (368, 432)
 STRIDE = 8
 COCO128 = os.path.join(os.path.dirname(ROOT), "shared", "data", "coco128")
@@ -366,11 +368,7 @@ def main(argv=None):
             "input_size": list(INPUT), "samples": args.samples, "records": pattern,
             "per_core_definition": "samples per CPU-second of the process (user+system)",
         }
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        tmp_path = f"{args.json}.tmp-{os.getpid()}"
-        with open(tmp_path, "w") as f:
-            json.dump(out, f, indent=2)
-        os.replace(tmp_path, args.json)
+        write_text_atomic(args.json, json.dumps(out, indent=2))
     return 0
 
 

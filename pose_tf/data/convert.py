@@ -6,9 +6,9 @@
 - Parallel: images are read, checked, masked and transformed in a process pool (spawn:
   workers never inherit a TensorFlow runtime); the main process serializes and writes.
 - Resumable: a shard whose final file exists is skipped; a shard is written to
-  `<file>.tmp-<pid>` and renamed with os.replace only when complete, so a killed run
-  leaves no file that looks finished. Leftover temp files of the shards being written
-  are removed first.
+  `<file>.tmp-<pid>` and renamed over its name only when complete (atomic_output), so a
+  killed run leaves no file that looks finished. Leftover temp files of the shards being
+  written are removed first.
 - Forgiving: a malformed annotation entry (reported by the reader) or a missing /
   corrupt image (reported by the worker) is named and skipped; a summary counts them.
 Offline variants (`pose_tf.data.variants`) are written next to the originals as
@@ -16,6 +16,7 @@ Offline variants (`pose_tf.data.variants`) are written next to the originals as
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import logging
 import math
@@ -25,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..core.errors import PoseTfError
+from ..io.files import atomic_output
 from . import records
 from .sources import base, read_source
 from .variants import VARIANT_NAMES, apply_variant
@@ -127,35 +129,26 @@ def convert_entry(task):
 
 # ---------------------------------------------------------------------------- main side
 
-class _ShardWriter:
-    """Temp-file TFRecord writers for the pending variants of one shard."""
+@contextlib.contextmanager
+def _shard_writers(paths: dict):
+    """{variant: TFRecordWriter} writing the pending variants of one shard to their temp
+    files (`records.temp_shard_path`); each replaces its shard only when the block
+    completes, any error removes them all (pose_tf.io.files.atomic_output)."""
+    import tensorflow as tf
 
-    def __init__(self, paths: dict):
-        import tensorflow as tf
-
-        self.paths = paths
-        self.tmp = {v: f"{p}.tmp-{os.getpid()}" for v, p in paths.items()}
-        self.writers = {v: tf.io.TFRecordWriter(t) for v, t in self.tmp.items()}
-
-    def write(self, variant: str, sample) -> None:
-        if variant in self.writers:
-            self.writers[variant].write(records.encode(sample))
-
-    def commit(self) -> None:
-        for v, w in self.writers.items():
-            w.close()
-            os.replace(self.tmp[v], self.paths[v])
-
-    def abort(self) -> None:
-        for v, w in self.writers.items():
-            w.close()
-            if os.path.exists(self.tmp[v]):
-                os.remove(self.tmp[v])
+    writers = {}
+    with contextlib.ExitStack() as stack:
+        # Entered in reverse: the stack unwinds last-in first, so the shards are renamed in
+        # `paths` order (orig first), as before.
+        for v, path in reversed(list(paths.items())):
+            tmp = stack.enter_context(atomic_output(path, temp=records.temp_shard_path(path)))
+            writers[v] = stack.enter_context(tf.io.TFRecordWriter(os.fspath(tmp)))
+        yield writers
 
 
 def _remove_stale_temps(paths) -> None:
     for path in paths:
-        for tmp in glob.glob(glob.escape(path) + ".tmp-*"):
+        for tmp in glob.glob(glob.escape(path) + ".tmp-*"):     # records.temp_shard_path
             os.remove(tmp)
 
 
@@ -211,8 +204,7 @@ def convert(opts: ConvertOptions, report=None) -> Summary:
     results = _results(tasks, max(1, int(opts.workers)))
     try:
         for index, chunk, pending in plan:
-            writer = _ShardWriter(pending)
-            try:
+            with _shard_writers(pending) as writers:
                 for _ in chunk:
                     status, payload = next(results)
                     if not summary.startup_seconds:
@@ -226,12 +218,9 @@ def convert(opts: ConvertOptions, report=None) -> Summary:
                     _count(summary, payload[0])
                     variants = ("orig",) + variants_of[index]
                     for variant, sample in zip(variants, payload):
-                        writer.write(variant, sample)
+                        if variant in writers:
+                            writers[variant].write(records.encode(sample))
                         summary.records_written += variant in pending
-            except BaseException:
-                writer.abort()
-                raise
-            writer.commit()
             summary.shards_written += 1
     finally:
         results.close()

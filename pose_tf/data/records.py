@@ -31,6 +31,7 @@ import numpy as np
 
 from ..core.errors import PoseTfError
 from ..core.keypoints import NUM_KEYPOINTS
+from ..io.files import atomic_output
 
 VARIANTS = ("orig", "flip", "rot90", "rot180", "rot270")
 IMAGE_FORMATS = ("jpeg", "png")
@@ -249,25 +250,25 @@ def shard_glob(out_dir, prefix: str) -> str:
     return os.path.join(os.fspath(out_dir), f"{prefix}-[0-9][0-9][0-9][0-9][0-9]-of-*{SHARD_SUFFIX}")
 
 
-def write_records(path, serialized_examples) -> int:
-    """Write serialized Examples to `path` atomically (temp file + os.replace); returns count.
+def temp_shard_path(path) -> str:
+    """The name a shard is written under until complete: `<path>.tmp-<pid>` (shard_glob
+    never matches it; the converter removes stale ones of a killed run by this pattern)."""
+    return f"{os.fspath(path)}.tmp-{os.getpid()}"
 
-    A crash leaves only `<path>.tmp-<pid>`, never a truncated shard under the final name.
+
+def write_records(path, serialized_examples) -> int:
+    """Write serialized Examples to `path` atomically (pose_tf.io.files.atomic_output);
+    returns the count. A crash leaves at most `temp_shard_path(path)`, never a truncated
+    shard under the final name.
     """
     import tensorflow as tf
 
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
     count = 0
-    try:
-        with tf.io.TFRecordWriter(tmp) as writer:
-            for data in serialized_examples:
-                writer.write(data)
-                count += 1
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_output(path, temp=temp_shard_path(path)) as tmp, \
+            tf.io.TFRecordWriter(os.fspath(tmp)) as writer:
+        for data in serialized_examples:
+            writer.write(data)
+            count += 1
     return count
 
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional, Tuple
 
 from ..core.errors import PoseTfError
+from ..io.files import atomic_output, write_text_atomic
 
 SIDECAR_SUFFIX = ".pose-tf.json"
 SAVED_MODEL_METADATA = os.path.join("assets.extra", "pose-tf.json")
@@ -103,38 +103,13 @@ def pick_layout(info: Optional[ArtefactInfo], requested: Optional[str], path) ->
     return info.layout
 
 
-def _temporary_name(target: Path) -> Path:
-    return target.with_name(f".{target.name}.tmp{os.getpid()}")
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
-def _move_into_place(tmp: Path, target: Path) -> None:
-    """os.replace for files and folders (a folder target is swapped out, then removed)."""
-    if target.is_dir() and not target.is_symlink():
-        old = target.with_name(f".{target.name}.old{os.getpid()}")
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
-
-
 @contextlib.contextmanager
 def staged_output(target, info: ArtefactInfo):
-    """Yield a temporary path to write the artefact to; on success move it (and its
-    description) into place, on any failure remove every temporary file."""
+    """Yield a temporary path to write the artefact (file or folder) to; on success move it
+    (and its description) into place, on any failure remove every temporary file
+    (pose_tf.io.files.atomic_output)."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary_name(target)
-    sidecar_tmp = _temporary_name(sidecar_path(target))
-    _remove(tmp)
-    try:
+    with atomic_output(target) as tmp:
         yield tmp
         if not tmp.exists():
             raise PoseTfError(f"{target}: the exporter wrote nothing")
@@ -143,10 +118,5 @@ def staged_output(target, info: ArtefactInfo):
             meta.parent.mkdir(parents=True, exist_ok=True)
             meta.write_text(info.to_json(), encoding="utf-8")
         else:
-            sidecar_tmp.write_text(info.to_json(), encoding="utf-8")
             # The description lands first: an artefact is never seen without it.
-            os.replace(sidecar_tmp, sidecar_path(target))
-        _move_into_place(tmp, target)
-    finally:
-        _remove(tmp)
-        _remove(sidecar_tmp)
+            write_text_atomic(sidecar_path(target), info.to_json())

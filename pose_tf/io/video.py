@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from ..core.errors import PoseTfError
+from .files import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -59,30 +60,33 @@ class VideoSource:
 
 
 class VideoWriter:
-    """MP4 writer that appears at `path` only when closed (written to a temp file first)."""
+    """MP4 writer that appears at `path` only when closed (written to a temp file first,
+    `atomic_output`; the writer spans calls, so it drives the context by hand)."""
 
     def __init__(self, path, fps: float, size_wh):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(f".{self.path.stem}.tmp{os.getpid()}{self.path.suffix}")
+        self._output = atomic_output(self.path)
+        self._tmp = self._output.__enter__()
         self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"),
                                        float(fps), tuple(int(v) for v in size_wh))
         if not self._writer.isOpened():
-            raise PoseTfError(f"{self.path}: cannot open video for writing")
+            error = PoseTfError(f"{self.path}: cannot open video for writing")
+            self._output.__exit__(PoseTfError, error, None)
+            raise error
 
     def write(self, frame_rgb: np.ndarray) -> None:
         self._writer.write(cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR))
 
     def close(self) -> None:
         self._writer.release()
-        os.replace(self._tmp, self.path)
+        self._output.__exit__(None, None, None)
 
     def __enter__(self):
         return self
 
-    def __exit__(self, exc_type, *_):
+    def __exit__(self, exc_type, exc=None, tb=None):
         if exc_type is None:
             self.close()
         else:  # leave nothing half-written behind
             self._writer.release()
-            self._tmp.unlink(missing_ok=True)
+            self._output.__exit__(exc_type, exc, tb)
