@@ -37,7 +37,7 @@ import yaml
 from ..core.config import to_dict
 from ..core.errors import PoseTfError
 from ..core.keypoints import get_layout
-from ..io.files import write_json_atomic
+from ..io.files import atomic_output, write_json_atomic
 from ..models import build_model
 from ..models.heads import start_outputs_at_empty_maps
 from .distribution import is_chief, make_strategy, strategy_name
@@ -85,18 +85,10 @@ def save_model_atomic(model, path: str, info: Optional[dict] = None):
     """
     from ..inference.runtimes.keras_model import add_model_info
 
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".keras", dir=os.path.dirname(path) or ".")
-    os.close(fd)
-    try:
-        model.save(tmp)
+    with atomic_output(path) as tmp:
+        model.save(str(tmp))
         if info:
-            add_model_info(tmp, info)
-        os.chmod(tmp, 0o644)      # mkstemp makes 0600; a model file is meant to be shared
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+            add_model_info(str(tmp), info)
 
 
 def _rank(metrics: Dict[str, float]):
@@ -450,9 +442,8 @@ class Trainer:
         best_file = os.path.join(self.run_dir, "best.json")
         best = json.load(open(best_file)) if os.path.exists(best_file) else None
         if best is None or _rank(metrics) >= _rank(best["metrics"]):
-            shutil.copyfile(path, os.path.join(self.run_dir, "best.keras.tmp"))
-            os.replace(os.path.join(self.run_dir, "best.keras.tmp"),
-                       os.path.join(self.run_dir, "best.keras"))
+            with atomic_output(os.path.join(self.run_dir, "best.keras")) as tmp:
+                shutil.copyfile(path, tmp)
             write_json_atomic(best_file, {"step": step, "metrics": metrics}, indent=2)
             self.log.line(f"new best AP {metrics.get('AP', 0.0):.4f} at step {step}")
         return metrics
