@@ -1,4 +1,5 @@
 """The pairwise tracker: determinism, lost-track re-identification, config, fitting, noise."""
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -9,7 +10,7 @@ from pose_tf.core.errors import PoseTfError
 from pose_tf.core.pose import Pose
 from pose_tf.tracking.fitting import fit_logistic, fit_tracker, identity_scores
 from pose_tf.tracking.simulator import NOISE_LEVELS, DetectorNoise, NoiseLevel
-from pose_tf.tracking.tracker import (FEATURES, PoseTracker, TrackerConfig, load_tracker_config,
+from pose_tf.tracking.tracker import (FEATURES, PoseTracker, TrackerConfig, _assign, load_tracker_config,
                                       save_tracker_config, track_sequence)
 
 # A standing person, 17 COCO joints, about 200 px tall, origin at the hips' middle.
@@ -116,6 +117,41 @@ def test_constant_velocity_prediction_links_a_fast_mover_after_a_gap(config):
     p_moving = probs.probabilities([walker((100, 300), (25, 0), 12)])[0, 0]
     p_static = probs.probabilities([walker((100, 300), (25, 0), 7)])[0, 0]
     assert p_moving > p_static
+
+
+def log_odds(p):
+    p = np.asarray(p, float)
+    return np.log(p / (1 - p))
+
+
+def best_matching_gain(gain, row=0, used=()):
+    """Largest summed gain over every matching of positive-gain pairs, by enumeration."""
+    if row == len(gain):
+        return 0.0
+    best = best_matching_gain(gain, row + 1, used)                 # row left unlinked
+    for col in range(gain.shape[1]):
+        if col not in used and gain[row, col] > 0:
+            best = max(best, gain[row, col] + best_matching_gain(gain, row + 1, used + (col,)))
+    return best
+
+
+def test_one_sure_link_beats_two_unlikely_ones():
+    # track 0 is detection 0 at p=0.993; the crossed pairs are p=0.12, just over the shipped
+    # gate 0.05. Linking the two crossed pairs makes more links but a far smaller margin.
+    p = [[0.993, 0.12], [0.12, 0.01]]
+    rows, cols = _assign(log_odds(p), float(log_odds(0.05)))
+    assert list(zip(rows.tolist(), cols.tolist())) == [(0, 0)]
+
+
+def test_assignment_is_the_best_matching_on_random_cases():
+    rng = np.random.default_rng(0)
+    gate = math.log(0.05 / 0.95)
+    for _ in range(300):
+        logit = rng.normal(-2.0, 3.0, rng.integers(1, 6, 2))
+        rows, cols = _assign(logit, gate)
+        assert len(set(rows.tolist())) == len(rows) and len(set(cols.tolist())) == len(cols)
+        assert (logit[rows, cols] > gate).all()
+        assert (logit[rows, cols] - gate).sum() == pytest.approx(best_matching_gain(logit - gate))
 
 
 def test_empty_frames_and_no_people(config):

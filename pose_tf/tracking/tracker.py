@@ -5,8 +5,9 @@ OKS, per-joint distances normalised by the person's size, box IoU, joint-visibil
 agreement, scale change and frame gap, all measured against the track's *constant-velocity
 prediction* of where its joints are now. A logistic model, fit from annotated tracks
 (`fitting.fit_tracker`, `pose-tf fit-tracker`), turns them into P(same person). The Hungarian
-algorithm (scipy's `linear_sum_assignment` on the log-odds) assigns detections to tracks;
-pairs below `min_probability` are never linked. Tracks that lose their person are kept
+algorithm (scipy's `linear_sum_assignment`) assigns detections to tracks so that the summed
+log-odds margin over the gate, sum(logit - logit(min_probability)), is the largest; pairs
+below `min_probability` are never linked. Tracks that lose their person are kept
 for `max_lost_frames` so a person missed or occluded for a moment gets their id back;
 unmatched detections start new tracks.
 
@@ -255,13 +256,21 @@ class _LinearModel:
         return np.clip(total, -_LOGIT_CLIP, _LOGIT_CLIP)
 
 
-def _assign(config: TrackerConfig, logit: np.ndarray):
-    """(track rows, detection columns) linked: Hungarian on the log-odds, gated."""
-    gate = math.log(config.min_probability / (1.0 - config.min_probability))
-    # maximise the summed log-odds of the links made; gated pairs are never linked
-    rows, cols = linear_sum_assignment(np.where(logit >= gate, -logit, 1e6))
-    ok = logit[rows, cols] >= gate
-    return rows[ok], cols[ok]
+def _assign(logit: np.ndarray, gate_logit: float):
+    """(track rows, detection columns) of the links that maximise the summed log-odds
+    margin over the gate, sum(logit - gate_logit): a link is worth making only if its
+    log-odds beat the gate, which is the score of leaving both sides unlinked."""
+    # A pair under the gate costs 0, the same as no link, so a complete assignment on these
+    # costs is an optimal partial matching once its zero-gain pairs are dropped. (Giving
+    # gated pairs a huge cost instead makes the solver maximise the *number* of links.)
+    gain = logit - gate_logit
+    rows, cols = linear_sum_assignment(np.minimum(-gain, 0.0))
+    linked = gain[rows, cols] > 0
+    return rows[linked], cols[linked]
+
+
+def _gate_logit(config: TrackerConfig) -> float:
+    return math.log(config.min_probability / (1.0 - config.min_probability))
 
 
 # --------------------------------------------------------------------------------------
@@ -304,7 +313,7 @@ class PoseTracker:
         ids = np.full(len(poses), -1, np.int64)
         if len(tracks) and len(poses):
             logit = self._model.logits(_feature_list(tracks, xy, ok, self.frame, cfg.joint_memory_frames))
-            rows, cols = _assign(cfg, logit)
+            rows, cols = _assign(logit, _gate_logit(cfg))
             tracks.update(rows, xy[cols], ok[cols], self.frame, cfg)
             ids[cols] = tracks.ids[rows]
         new = np.flatnonzero(ids < 0)
