@@ -12,11 +12,12 @@ sub-package and from the layers below its own, never from its layer or above
     evaluation, tracking, export
     training               above evaluation: it runs the periodic COCO evaluation
     viz
+    video                  the video path's stages, sequential or pipelined in threads
     commands
     pose_tf (this file), then cli, then __main__
 
 In short: core <- io <- codec, models <- data, grouping <- inference <- evaluation,
-tracking, export <- training <- viz <- commands <- cli.
+tracking, export <- training <- viz <- video <- commands <- cli.
 """
 from .core.errors import PoseTfError
 from .core.keypoints import COCO_KEYPOINTS, Layout, get_layout

@@ -21,10 +21,11 @@ RANKS = {
     "evaluation": 5, "tracking": 5, "export": 5,
     "training": 6,
     "viz": 7,
-    "commands": 8,
-    "pose_tf": 9,
-    "cli": 10,
-    "__main__": 11,
+    "video": 8,
+    "commands": 9,
+    "pose_tf": 10,
+    "cli": 11,
+    "__main__": 12,
 }
 
 

@@ -105,11 +105,15 @@ class Estimator:
             maps = total / len(self.scales)
         return maps, cell_to_image(stride, base.scale_xy)
 
+    def decode(self, maps: np.ndarray, cell_to_image) -> list:
+        """Poses read from maps of `predict_maps` (peaks + grouping, missing joints placed)."""
+        return decode(maps, self.layout, self.params, cell_to_image, self.complete_missing)
+
     def __call__(self, image: np.ndarray) -> list:
         t0 = time.perf_counter()
         maps, cell_to_image = self.predict_maps(image)
         t1 = time.perf_counter()
-        poses = decode(maps, self.layout, self.params, cell_to_image, self.complete_missing)
+        poses = self.decode(maps, cell_to_image)
         t2 = time.perf_counter()
         self.timings = {"network": 1e3 * (t1 - t0), "postprocess": 1e3 * (t2 - t1)}
         return poses

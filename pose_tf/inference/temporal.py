@@ -46,12 +46,12 @@ class TemporalSettings:
 
 @dataclass
 class _Frame:
-    key: object
+    """What aggregation keeps of a frame: its own (raw) maps and its flow grid."""
+    item: object
     image: Optional[np.ndarray]
     maps: Optional[np.ndarray]
     cell_to_image: Optional[Tuple[float, float, float, float]]
     grey: Optional[np.ndarray] = None     # sampled at flow_scale points per cell
-    network_ms: float = 0.0
 
 
 def flow_grid(image: np.ndarray, cell_to_image, maps_hw, flow_scale: int) -> np.ndarray:
@@ -121,23 +121,24 @@ def consistency(forward: np.ndarray, backward: np.ndarray, scale_cells: float) -
 class TemporalAggregator:
     """Maps of each frame of a sequence, aggregated over its neighbours.
 
-    `run(frames)` takes (key, RGB image or None) pairs in order and yields, in the same order,
-    (key, image, maps, cell_to_image, timings): maps None for a None image. `predict` is
-    `Estimator.predict_maps`.
+    `run(items)` takes, in order, objects with attributes `image` (RGB or None), `maps` and
+    `cell_to_image` (what `Estimator.predict_maps` gave; None for a None image) and yields
+    the same objects in the same order with `maps` replaced by the aggregate. `elapsed_ms`
+    sums the time spent aggregating.
     """
 
-    def __init__(self, predict, settings: TemporalSettings = TemporalSettings()):
-        self.predict = predict
+    def __init__(self, settings: TemporalSettings = TemporalSettings()):
         self.settings = settings
         self.flow = FlowField(settings.flow_scale)
+        self.elapsed_ms = 0.0
 
-    def run(self, frames: Iterable[Tuple[object, Optional[np.ndarray]]]) -> Iterator[tuple]:
+    def run(self, items: Iterable[object]) -> Iterator[object]:
         window = self.settings.window
         ahead = window if self.settings.mode == "offline" else 0
         buffer: Deque[_Frame] = deque()
         waiting = 0     # frames in the buffer not yet emitted (the newest ones)
-        for key, image in frames:
-            buffer.append(self._prepare(key, image))
+        for item in items:
+            buffer.append(_Frame(item, item.image, item.maps, item.cell_to_image))
             waiting += 1
             if waiting > ahead:     # the frame `ahead` places back has its future neighbours
                 yield self._emit(buffer, len(buffer) - 1 - ahead)
@@ -147,27 +148,16 @@ class TemporalAggregator:
         for index in range(len(buffer) - waiting, len(buffer)):     # the sequence's end
             yield self._emit(buffer, index)
 
-    def _prepare(self, key, image) -> _Frame:
-        if image is None:
-            return _Frame(key, None, None, None)
-        start = time.perf_counter()
-        maps, cell_to_image = self.predict(image)
-        frame = _Frame(key, image, maps, cell_to_image)
-        frame.network_ms = 1e3 * (time.perf_counter() - start)
-        return frame
-
-    def _emit(self, buffer: Deque[_Frame], index: int) -> tuple:
+    def _emit(self, buffer: Deque[_Frame], index: int) -> object:
         frame = buffer[index]
-        if frame.maps is None:
-            return frame.key, None, None, None, {"network": frame.network_ms, "temporal": 0.0}
-        start = time.perf_counter()
-        window = self.settings.window
-        neighbours = [(abs(i - index), buffer[i]) for i in
-                      range(max(0, index - window), min(len(buffer), index + window + 1)) if i != index]
-        maps = self._aggregate(frame, neighbours)
-        elapsed = 1e3 * (time.perf_counter() - start)
-        return frame.key, frame.image, maps, frame.cell_to_image, {"network": frame.network_ms,
-                                                                   "temporal": elapsed}
+        if frame.maps is not None:
+            start = time.perf_counter()
+            window = self.settings.window
+            neighbours = [(abs(i - index), buffer[i]) for i in
+                          range(max(0, index - window), min(len(buffer), index + window + 1)) if i != index]
+            frame.item.maps = self._aggregate(frame, neighbours)
+            self.elapsed_ms += 1e3 * (time.perf_counter() - start)
+        return frame.item
 
     def _grey(self, frame: _Frame) -> np.ndarray:
         if frame.grey is None:

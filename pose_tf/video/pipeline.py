@@ -1,0 +1,136 @@
+"""The video path: frames in; maps, poses, tracks and drawn frames out, one stage after
+another (`run_sequential`) or overlapped in threads (`run_pipelined`).
+
+A stage is a generator over the previous stage's items (`VideoFrame`s), so both paths run
+exactly the same code in the same order and give identical output; a stage may hold
+frames back (temporal aggregation looks ahead) but never reorders them.
+
+The pipelined path gives every stage a thread, linked by bounded queues: a fast stage
+waits for a slow one (backpressure) and at most `queue_size` frames wait per link
+(bounded memory). TensorFlow, OpenCV and the grouping extension release the GIL in
+their heavy parts, so on two cores reading + drawing + encoding overlap the network.
+An error in any stage, or SIGINT/SIGTERM in the main thread, stops every stage and is
+raised in the caller's thread; the caller's `with VideoWriter(...)` then removes its temp.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence
+
+import numpy as np
+
+Stage = Callable[[Iterator["VideoFrame"]], Iterator["VideoFrame"]]
+
+
+@dataclass
+class VideoFrame:
+    key: object                         # file name or frame index, carried to the output
+    image: Optional[np.ndarray]         # RGB; None for a frame that could not be read
+    maps: Optional[np.ndarray] = None
+    cell_to_image: Optional[tuple] = None
+    poses: List = field(default_factory=list)
+
+
+class StageTimes:
+    """Milliseconds spent in each named stage (each stage writes only its own entry)."""
+
+    def __init__(self):
+        self.ms: Dict[str, float] = {}
+
+    def timed(self, name: str, stage: Stage) -> Stage:
+        """`stage` with the time spent inside it (not waiting for its input) added to `name`."""
+        def run(items: Iterator[VideoFrame]) -> Iterator[VideoFrame]:
+            self.ms.setdefault(name, 0.0)
+            outputs = stage(items)
+            while True:
+                start = time.perf_counter()
+                try:
+                    item = next(outputs)
+                except StopIteration:
+                    return
+                finally:
+                    self.ms[name] += 1e3 * (time.perf_counter() - start)
+                yield item
+        return run
+
+
+def run_sequential(source: Iterable[VideoFrame], stages: Sequence[Stage]) -> Iterator[VideoFrame]:
+    items = iter(source)
+    for stage in stages:
+        items = stage(items)
+    return items
+
+
+_END = object()
+
+
+class _Failure:
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+class _Link:
+    """A bounded queue between two stages whose waits give up once `stop` is set."""
+
+    def __init__(self, size: int, stop: threading.Event):
+        self.queue = queue.Queue(maxsize=size)
+        self.stop = stop
+
+    def put(self, item) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def get(self):
+        while not self.stop.is_set():
+            try:
+                return self.queue.get(timeout=0.05)
+            except queue.Empty:
+                continue
+        return _END
+
+    def __iter__(self) -> Iterator[VideoFrame]:
+        while True:
+            item = self.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+
+
+def _feed(items: Iterable, link: _Link) -> None:
+    """Run `items` to the end (or a failure, or stop) into `link`."""
+    try:
+        for item in items:
+            if not link.put(item):
+                return
+        link.put(_END)
+    except BaseException as error:     # passed on, raised again in the caller's thread
+        link.put(_Failure(error))
+
+
+def run_pipelined(source: Iterable[VideoFrame], stages: Sequence[Stage],
+                  queue_size: int = 4) -> Iterator[VideoFrame]:
+    """The stages of `run_sequential`, each in its own thread; yields in the same order."""
+    stop = threading.Event()
+    links = [_Link(queue_size, stop) for _ in range(len(stages) + 1)]
+    threads = [threading.Thread(target=_feed, args=(source, links[0]), name="read", daemon=True)]
+    for index, stage in enumerate(stages):
+        threads.append(threading.Thread(target=_feed, args=(stage(iter(links[index])), links[index + 1]),
+                                        name=f"stage{index}", daemon=True))
+    for thread in threads:
+        thread.start()
+    try:
+        yield from links[-1]
+    finally:
+        stop.set()      # on the end, an error or an interrupt: every stage gives up waiting
+        for thread in threads:
+            thread.join(timeout=5.0)

@@ -1,0 +1,78 @@
+"""The stages of the video path (`pipeline.py`), each a generator over `VideoFrame`s."""
+from __future__ import annotations
+
+from typing import Callable, Iterator, Optional
+
+from ..inference.temporal import TemporalAggregator, TemporalSettings
+from .pipeline import Stage, StageTimes, VideoFrame, run_sequential
+
+
+def network(estimator) -> Stage:
+    """Maps of every readable frame (`Estimator.predict_maps`)."""
+    def run(items: Iterator[VideoFrame]) -> Iterator[VideoFrame]:
+        for item in items:
+            if item.image is not None:
+                item.maps, item.cell_to_image = estimator.predict_maps(item.image)
+            yield item
+    return run
+
+
+def temporal(settings: TemporalSettings) -> Stage:
+    """Maps aggregated over neighbouring frames (inference/temporal.py)."""
+    return TemporalAggregator(settings).run
+
+
+def decode(estimator) -> Stage:
+    """Peaks + grouping on each frame's maps; the maps are dropped once read."""
+    def run(items: Iterator[VideoFrame]) -> Iterator[VideoFrame]:
+        for item in items:
+            if item.maps is not None:
+                item.poses = estimator.decode(item.maps, item.cell_to_image)
+            item.maps = None
+            yield item
+    return run
+
+
+def per_frame(update: Callable[[list], list], skip_unreadable: bool = True) -> Stage:
+    """`update(poses) -> poses` on every frame in order (a tracker, a smoother); an
+    unreadable frame is passed on empty and, with `skip_unreadable`, not shown to it."""
+    def run(items: Iterator[VideoFrame]) -> Iterator[VideoFrame]:
+        for item in items:
+            if item.image is not None or not skip_unreadable:
+                item.poses = update(item.poses)
+            yield item
+    return run
+
+
+def draw(writer, draw_poses: Callable, keep_image: bool = False) -> Stage:
+    """Draw each readable frame's poses and encode it into `writer` (a VideoWriter); the
+    image is dropped afterwards unless `keep_image`."""
+    def run(items: Iterator[VideoFrame]) -> Iterator[VideoFrame]:
+        for item in items:
+            if item.image is not None:
+                writer.write(draw_poses(item.image, item.poses))
+            if not keep_image:
+                item.image = None
+            yield item
+    return run
+
+
+def grouped(times: StageTimes, named_stages) -> Stage:
+    """Several (name, stage) run one after another in one thread, each timed by name."""
+    stages = [times.timed(name, stage) for name, stage in named_stages]
+    return lambda items: run_sequential(items, stages)
+
+
+def video_stages(estimator, times: StageTimes, tracker=None, smoother=None,
+                 temporal_settings: Optional[TemporalSettings] = None, writer=None,
+                 draw_poses: Optional[Callable] = None) -> list:
+    """The stages of `track` and of `demo` on a video, grouped into the threads of the
+    pipelined path: network | temporal + decoding + tracking + smoothing | drawing."""
+    post = ([("temporal", temporal(temporal_settings))] if temporal_settings else []) + \
+        [("postprocess", decode(estimator))] + \
+        ([("tracking", per_frame(tracker.update))] if tracker is not None else []) + \
+        ([("smoothing", per_frame(smoother))] if smoother is not None else [])
+    stages = [grouped(times, [("network", network(estimator))]), grouped(times, post)]
+    if writer is not None:
+        stages.append(grouped(times, [("drawing", draw(writer, draw_poses))]))
+    return stages
