@@ -230,3 +230,95 @@ def test_bonn_annolist_gives_head_rects_and_split(tmp_path):
     assert sum(s.split == "test" for s in sequences) == 30
     with pytest.raises(PoseTfError, match="annolist.mat"):
         read_bonn(bonn / "tracks_all_videos.json", tmp_path)
+
+
+# --------------------------------------------------------------------------------------
+# poseval's own rules (its fixed joints, ignore regions, ties, undefined figures)
+
+def test_frame_whose_people_are_all_ignored_is_still_scored():
+    """poseval keeps a frame whose GT people all fall in ignore regions: its predictions
+    are false positives, and MOT sees a phantom object there."""
+    gt = gt_two_people(3)
+    for f in gt.frames:
+        f.people = f.people[:1]                                   # one GT person at x 0..20
+    gt.frames[1].ignore_regions = [np.array([[-5, 40], [30, 40], [30, 60], [-5, 60.0]])]
+    pred = seq([[person(0, 10, 0.9)], [person(0, 10, 0.9), person(300, 11, 0.95)],
+                [person(0, 10, 0.9)]])
+    m = run(gt, pred, quirks=True)
+    # AP: FP (0.95, outside the region), TP, TP of 2 GT joints -> precision 2/3 at recall 1
+    assert m["mAP"] == pytest.approx(2 / 3)
+    # MOT (last frame dropped): frame 0 matched; frame 1 a phantom object, missed, + 1 FP
+    assert m["per_joint"]["objects"] == [2, 2] and m["per_joint"]["misses"] == [1, 1]
+    assert m["MOTA"] == pytest.approx(0.0)
+    clean = run(gt, pred, quirks=False)          # 2 real objects, the ignored frame's FP
+    assert clean["per_joint"]["objects"] == [2, 2] and clean["MOTA"] == pytest.approx(0.5)
+
+
+def test_poseval_joints_count_unpredicted_as_zero_and_skip_ap_without_gt():
+    gt = gt_two_people(3)
+    pred = seq([[person(0, 10, 0.9), person(100, 20, 0.9)] for _ in range(3)])
+    gt.joint_names = ("left_shoulder", "upper_neck")               # Bonn's name for head_bottom
+    pred.joint_names = ("left_shoulder", "nose")                   # a nose the GT never labels
+    m = evaluate([gt], [pred], joints="poseval")
+    pj = dict(zip(m["per_joint"]["joint"], zip(m["per_joint"]["AP"], m["per_joint"]["MOTA"])))
+    assert len(pj) == 15 and pj["left_shoulder"] == (1.0, 1.0)
+    assert pj["head_bottom"] == (0.0, 0.0)      # labelled (as upper_neck), never predicted
+    assert pj["nose"] == (None, None)           # predicted, no GT: AP and MOTA undefined
+    assert pj["right_ankle"] == (0.0, None)     # neither side: AP 0, MOTA undefined
+    assert m["mAP"] == pytest.approx(1 / 14)    # 14 defined APs, one of them 1
+    assert m["MOTA"] == pytest.approx(1 / 2)    # left_shoulder 1, head_bottom 0
+
+
+def test_tied_scores_rank_as_poseval_ranks_them():
+    """poseval ranks detections with `np.array(scores).argsort()[::-1]` (numpy's default,
+    unstable sort), frames in order: ties must come out in that order, not a stable one."""
+    from pose_tf.evaluation.posetrack import _average_precision
+
+    scores = np.array([0.5, 0.7, 0.5, 0.5, 0.3, 0.5, 0.7, 0.5, 0.5, 0.5, 0.3, 0.5] * 3)
+    labels = np.array([1, 0, 0, 1, 1, 0, 1, 0, 1, 1, 0, 0] * 3, float)
+    ranked = labels[np.array(scores).argsort()[::-1]]
+    tp = np.cumsum(ranked)
+    precision, recall = tp / np.arange(1, len(ranked) + 1), tp / 20
+    # AP by its definition: at each recall step, the best precision at that recall or beyond
+    steps = np.flatnonzero(ranked)
+    expected = sum(precision[k:].max() for k in steps) / 20
+    ap, last_precision, last_recall = _average_precision(scores, labels, 20)
+    assert ap == pytest.approx(expected, abs=1e-12)
+    assert (last_precision, last_recall) == (pytest.approx(precision[-1]), pytest.approx(recall[-1]))
+
+
+def test_one_frame_sequence_has_undefined_mot_not_nan():
+    m = run(gt_two_people(1), seq([[person(0, 10, 0.9), person(100, 20, 0.9)]]), quirks=True)
+    # poseval does not score a sequence's last frame: no MOT object at all
+    assert m["MOTA"] is None and m["per_joint"]["MOTA"] == [None, None]
+    assert m["recall"] is None and m["IDF1"] is None and m["MOTP"] == 0.0   # poseval: 0
+    assert m["mAP"] == pytest.approx(1.0)
+    json.dumps(m, allow_nan=False)              # nothing undefined is a bare NaN
+
+
+def test_track_ids_poseval_cannot_hold_are_refused():
+    gt = gt_two_people(2)
+    dup = seq([[person(0, 3, 0.9), person(100, 3, 0.9)]] * 2)
+    with pytest.raises(PoseTfError, match=r"frame '00000.jpg': track_id 3 appears twice"):
+        run(gt, dup)
+    big = seq([[person(0, 10000, 0.9)]] * 2)
+    with pytest.raises(PoseTfError, match=r"track_id 10000 outside 0\.\.9999"):
+        run(gt, big)
+    with pytest.raises(PoseTfError, match=r"track_id -1 outside"):
+        run(gt, seq([[person(0, -1, 0.9)]] * 2))
+
+
+def test_frames_pair_by_name_or_explicitly_by_position(caplog):
+    gt = gt_two_people(2)
+    pred = seq([[person(0, 10, 0.9), person(100, 20, 0.9)]] * 2)
+    pred.frames[1].file_name = "other.jpg"
+    with pytest.raises(PoseTfError, match=r"frame 'other.jpg' has no GT frame of that name"):
+        run(gt, pred)
+    with caplog.at_level("WARNING"):
+        m = evaluate([gt], [pred], frames_by_position=True)
+    assert m["MOTA"] == pytest.approx(1.0)
+    assert "paired by position" in caplog.text
+    pred.frames = pred.frames[:1]
+    pred.frames[0].file_name = "00001.jpg"       # a namesake, but GT frame 00000 unpaired
+    with pytest.raises(PoseTfError, match=r"frame '00000.jpg' has no predicted frame"):
+        run(gt, pred)

@@ -329,6 +329,9 @@ def _person18(ann: dict, num_joints: int, where: str) -> Person:
         scores = None
     if scores is not None and len(scores) != num_joints:
         raise PoseTfError(f"{where}: 'scores' has {len(scores)} values, expected {num_joints}")
+    if scores is not None and not np.isfinite(np.asarray(scores, np.float64)).all():
+        # a NaN score would sort arbitrarily in the AP ranking (null reads as NaN too)
+        raise PoseTfError(f"{where}: 'scores' holds NaN, infinity or null")
     head = None
     if ann.get("bbox_head"):         # official 2018: x, y, w, h
         x, y, w, h = ann["bbox_head"]
@@ -422,11 +425,17 @@ def _parse_bonn(data: dict, source: str, annolist_dir=None) -> List[Sequence]:
         frames = []
         for f, people in enumerate(_need(video, "frames", where)):
             frames.append(Frame(f"{f + 1:05d}.jpg", f, f, [
-                Person(_need(p, "keypoints", f"{where}.frames[{f}]"), int(p["track_id"]))
-                for p in people]))
+                _bonn_person(p, f"{where}.frames[{f}][{k}]") for k, p in enumerate(people)]))
         sequences.append(Sequence(str(_need(video, "name", where)), names, frames,
                                   split=str(video.get("split", "")), source=source))
     return sequences
+
+
+def _bonn_person(record: dict, where: str) -> Person:
+    person = Person(_need(record, "keypoints", where), int(_need(record, "track_id", where)))
+    if not np.isfinite(person.keypoints).all():
+        raise PoseTfError(f"{where}: 'keypoints' holds NaN or infinity")
+    return person
 
 
 def read_bonn(tracks_json, annolist_dir=None) -> List[Sequence]:
