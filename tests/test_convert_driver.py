@@ -81,8 +81,10 @@ def test_shards_split_and_shard_index_runs_match_one_run(tmp_path):
         assert records.encode(s) == records.encode(parts[name])
     rotated = read_dir(tmp_path / "many", "coco-img-rot90")
     assert len(rotated) == 7 and all((s.height, s.width) == (50, 40) for s in rotated.values())
-    names = sorted(os.listdir(tmp_path / "many"))
+    names = sorted(n for n in os.listdir(tmp_path / "many") if not n.startswith("."))
     assert names[0] == "coco-img-00000-of-00003.tfrecord" and len(names) == 6
+    manifests = sorted(n for n in os.listdir(tmp_path / "many") if n.startswith("."))
+    assert manifests == [f".{n}.manifest.json" for n in names]      # one per shard, hidden
 
 
 def test_resume_skips_finished_shards_and_ignores_temp_files(tmp_path):

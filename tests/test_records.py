@@ -1,4 +1,6 @@
 """The record schema: Sample -> Example bytes -> Sample / TF parse, and shard files."""
+import hashlib
+
 import cv2
 import numpy as np
 import pytest
@@ -92,3 +94,29 @@ def test_inconsistent_person_arrays_are_rejected():
         records.Sample(image_bytes=b"", image_format="jpeg", height=1, width=1, image_id=0,
                        filename="x.jpg", source="coco", keypoints=np.zeros((2, 17, 3)),
                        bbox=np.zeros((1, 4)), area=np.zeros(2), track_id=np.zeros(2))
+
+
+def test_a_truncated_shard_names_itself_when_read_and_scanned(tmp_path):
+    path = str(tmp_path / "x-00000-of-00001.tfrecord")
+    serialized = [records.encode(_sample(num_people=n)) for n in (1, 2, 3)]
+    assert records.write_records(path, serialized) == 3
+    count, digest = records.scan_shard(path)
+    data = open(path, "rb").read()
+    # TFRecord framing: 8-byte length, 4-byte CRC, data, 4-byte CRC per record.
+    assert (count, len(data)) == (3, sum(len(s) + 16 for s in serialized))
+    assert digest == hashlib.sha256(data).hexdigest()
+    with open(path, "r+b") as f:
+        f.truncate(len(data) - 10)
+    with pytest.raises(PoseTfError) as err:
+        list(records.read_records(path))
+    assert str(err.value) == f"{path}: truncated or corrupt TFRecord shard (damaged after 2 records)"
+    with pytest.raises(PoseTfError) as err:
+        records.scan_shard(path)
+    end = len(serialized[0]) + len(serialized[1]) + 32
+    assert str(err.value) == (f"{path}: truncated TFRecord shard (record 2 at byte {end} runs "
+                              f"past the end, {len(data) - 10} bytes)")
+    good = str(tmp_path / "good.tfrecord")
+    records.write_records(good, serialized)
+    assert records.first_damaged([good]) is None
+    assert str(records.first_damaged([good, path])) == \
+        f"{path}: truncated or corrupt TFRecord shard (damaged after 2 records)"

@@ -29,13 +29,33 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    import tensorflow as tf
+
+    from ..core.errors import PoseTfError
+    from ..data.recipes import load_recipe, single_source
+    from ..data.records import first_damaged
+
+    recipe = load_recipe(args.recipe) if args.recipe else single_source(args.records)
+    try:
+        written = _render(recipe, args)
+    except tf.errors.DataLossError as exc:
+        # The pipeline's error does not say which shard: find it, and say that instead.
+        files = [path for paths in recipe.files(args.records_root) for path in paths]
+        damaged = first_damaged(files)
+        first_line = (str(exc.message).strip().splitlines() or ["data loss"])[0]
+        raise damaged or PoseTfError(f"{args.records or args.recipe}: damaged records "
+                                     f"({first_line})") from None
+    print(f"wrote {written} sheets to {args.out}")
+    return 0 if written else 1
+
+
+def _render(recipe, args) -> int:
+    """Render `args.num` pipeline samples of `recipe` to args.out; the count written."""
     from tqdm import tqdm
 
     from ..data.pipeline import samples_dataset
-    from ..data.recipes import load_recipe, single_source
     from ..io.images import write_image
 
-    recipe = load_recipe(args.recipe) if args.recipe else single_source(args.records)
     ds = samples_dataset(recipe, input_size=tuple(args.input_size), training=not args.no_augment,
                          seed=args.seed, records_root=args.records_root, shuffle_buffer=64,
                          with_info=True)
@@ -48,8 +68,7 @@ def run(args) -> int:
         path = os.path.join(args.out, f"sample_{i:03d}.png")
         write_image(path, sheet)
         written += 1
-    print(f"wrote {written} sheets to {args.out}")
-    return 0 if written else 1
+    return written
 
 
 def _upsample(grid, size):

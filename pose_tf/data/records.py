@@ -25,6 +25,7 @@ TensorFlow is imported lazily so that `pose-tf --help` and the converters' reade
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -273,14 +274,115 @@ def write_records(path, serialized_examples) -> int:
 
 
 def read_records(path):
-    """Yield the serialized Examples of one TFRecord file (eager, for tools and tests)."""
+    """Yield the serialized Examples of one TFRecord file (eager, for tools and tests); a
+    truncated or corrupt file (TensorFlow checks lengths and CRCs) is a PoseTfError naming
+    it and how many records were read before the damage."""
     import tensorflow as tf
 
-    for record in tf.data.TFRecordDataset(os.fspath(path)):
-        yield record.numpy()
+    count = 0
+    try:
+        for record in tf.data.TFRecordDataset(os.fspath(path)):
+            yield record.numpy()
+            count += 1
+    except tf.errors.DataLossError:
+        raise PoseTfError(f"{path}: truncated or corrupt TFRecord shard (damaged after "
+                          f"{count} records)") from None
+
+
+def first_damaged(paths):
+    """The PoseTfError of the first of `paths` that does not read to its end, or None.
+    Reads every record: for naming the culprit once a reader has hit damage."""
+    for path in paths:
+        try:
+            for _ in read_records(path):
+                pass
+        except PoseTfError as exc:
+            return exc
+    return None
 
 
 def read_samples(path):
     """Yield `Sample`s decoded from one TFRecord file."""
     for data in read_records(path):
         yield decode(data)
+
+
+# ---------------------------------------------------------------------------- shard manifests
+# A finished shard has a manifest beside it: the fingerprint of what it was converted from
+# (the converter computes it), its record count, size and SHA-256. The converter writes it
+# from the complete temp file just before that is renamed to the shard, so a shard under its
+# final name has a manifest; a rerun keeps a shard only when `shard_problem` finds nothing.
+
+MANIFEST_SUFFIX = ".manifest.json"
+
+
+def manifest_path(shard) -> str:
+    """`<out>/.<shard name>.manifest.json`: hidden, so no shard glob (`*`) matches it."""
+    folder, name = os.path.split(os.fspath(shard))
+    return os.path.join(folder, f".{name}{MANIFEST_SUFFIX}")
+
+
+def scan_shard(path) -> tuple:
+    """(record count, SHA-256 hex of the bytes) of a TFRecord file, walking its framing
+    (8-byte length, 4-byte length CRC, data, 4-byte data CRC); a PoseTfError naming the file
+    when it ends inside a record. Pure Python: no TensorFlow start-up for a rerun's check."""
+    import hashlib
+    import struct
+
+    digest, count, pos = hashlib.sha256(), 0, 0
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        while pos < size:
+            head = f.read(12)
+            length = struct.unpack("<Q", head[:8])[0] if len(head) == 12 else size
+            if pos + 16 + length > size:        # checked first: a garbage length is not read
+                raise PoseTfError(f"{path}: truncated TFRecord shard (record {count} at byte "
+                                  f"{pos} runs past the end, {size} bytes)")
+            digest.update(head)
+            digest.update(f.read(length + 4))
+            count, pos = count + 1, pos + 16 + length
+    return count, digest.hexdigest()
+
+
+def write_manifest(shard, written, fingerprint: str, inputs: dict) -> None:
+    """Write the manifest of `shard` describing `written` (its complete temp file or itself)."""
+    from ..io.files import write_json_atomic
+
+    count, digest = scan_shard(written)
+    write_json_atomic(manifest_path(shard), {
+        "shard": os.path.basename(os.fspath(shard)), "fingerprint": fingerprint,
+        "records": count, "bytes": os.path.getsize(written), "sha256": digest,
+        "inputs": inputs}, indent=1)
+
+
+@contextmanager
+def manifest_when_complete(shard, written, fingerprint: str, inputs: dict):
+    """Write `shard`'s manifest from `written` when the block ends without error (after
+    the writer closed, before the temp file is renamed): no manifest for a failed shard."""
+    yield
+    write_manifest(shard, written, fingerprint, inputs)
+
+
+def shard_problem(shard, fingerprint: str) -> str:
+    """'' when `shard` is a finished shard of `fingerprint` (its manifest names that
+    fingerprint and the file holds exactly the records and bytes it lists), else why not."""
+    from ..io.files import load_json
+
+    if not os.path.exists(shard):
+        return "not written"
+    try:
+        manifest = load_json(manifest_path(shard), "shard manifest")
+    except PoseTfError:
+        return "no readable manifest"
+    if not isinstance(manifest, dict) or manifest.get("fingerprint") != fingerprint:
+        return "converted from other annotations or options"
+    size = os.path.getsize(shard)
+    if size != manifest.get("bytes"):
+        return f"{size} bytes where its manifest says {manifest.get('bytes')} (truncated?)"
+    try:
+        found = scan_shard(shard)
+    except PoseTfError as exc:
+        return str(exc)
+    if list(found) != [manifest.get("records"), manifest.get("sha256")]:
+        return "content differs from its manifest"
+    return ""

@@ -92,6 +92,7 @@ def predict(estimator: Callable, coco_gt, images_dir, progress: bool = True) -> 
     """Run `estimator` (image -> list[Pose]) on every image of the set; COCO result dicts."""
     from tqdm import tqdm
 
+    from ..io.files import path_in_folder
     from ..io.images import read_image
 
     images_dir = Path(images_dir)
@@ -99,7 +100,9 @@ def predict(estimator: Callable, coco_gt, images_dir, progress: bool = True) -> 
         raise PoseTfError(f"image folder not found: {images_dir}")
     results = []
     for img in tqdm(coco_gt.dataset["images"], desc="evaluate", unit="img", disable=not progress):
-        image = read_image(images_dir / img["file_name"])
+        # A name leading outside the folder is a one-line error before anything is read,
+        # like a missing image.
+        image = read_image(path_in_folder(images_dir, img["file_name"]))
         results.extend(p.to_coco(img["id"]) for p in estimator(image))
     return results
 

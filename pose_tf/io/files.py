@@ -91,3 +91,52 @@ def load_json(path, what: str = "JSON file") -> Any:
             return json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise PoseTfError(f"{path}: not valid JSON ({exc})") from None
+
+
+# ---------------------------------------------------------------------------- names from data files
+
+def inside_folder(folder, path) -> bool:
+    """True when `path`, with '..' and symlinks resolved, lies inside `folder` (resolved too).
+    A name read from a data file must not reach files its folder does not hold."""
+    root = os.path.realpath(os.fspath(folder))
+    return os.path.commonpath([root, os.path.realpath(os.fspath(path))]) == root
+
+
+def require_inside(folder, path, name=None) -> str:
+    """`path` as str if it lies inside `folder` (`inside_folder`), else a PoseTfError naming
+    `name` (default: the path): the file is refused before anything opens it."""
+    if not inside_folder(folder, path):
+        raise PoseTfError(f"{name if name is not None else path}: file name leads outside "
+                          f"{folder}; refused")
+    return os.fspath(path)
+
+
+def name_parts(name) -> list:
+    """The parts of a file name read from a data file, which is relative to its folder:
+    '\\' counts as '/', a leading '/' (an absolute name is re-rooted) and empty parts go."""
+    return [p for p in str(name).replace("\\", "/").split("/") if p]
+
+
+def path_in_folder(folder, name) -> str:
+    """The path of `name`, a file name read from a data file, under `folder` (`name_parts`);
+    a PoseTfError naming it when it leads outside ('..', a symlink pointing out)."""
+    return require_inside(folder, os.path.join(os.fspath(folder), *name_parts(name)), name)
+
+
+
+def writable_folder(path, what: str = "folder") -> str:
+    """Create folder `path` if needed and check that files can be written in it (by making
+    one: permission bits say nothing for root, nor for a read-only mount); a PoseTfError
+    naming it otherwise, raised before a job starts so that nothing is half-written."""
+    import tempfile
+
+    path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise PoseTfError(f"{what} {path}: exists and is not a folder")
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise PoseTfError(f"{what} {path}: cannot write there ({exc.strerror or exc})") from None
+    return path

@@ -62,6 +62,7 @@ def _read_official(data, name, images) -> ReadResult:
         file_name = f"{image_key}.jpg"
         entries.append(make_entry(NAME, _int_id(image_key), file_name,
                                   resolve_image(images, file_name), people, labelled,
-                                  ignore_regions=ignore, record=f"{name} entry {i}"))
+                                  ignore_regions=ignore, record=f"{name} entry {i}",
+                                  images_root=images))
     entries.sort(key=lambda e: (e.filename, e.image_id))
     return ReadResult(entries, problems)

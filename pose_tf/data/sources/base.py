@@ -53,6 +53,10 @@ class Entry:
     expected_size: tuple | None = None   # (height, width) the annotation states
     frame_index: int | None = None       # frame of a video file (NTU)
     record: str = ""                     # where it came from, for reports
+    # The folder (--images) the image must lie in: `image_path` comes from a data file, so
+    # one outside it ('..', a symlink out) is refused before it is opened. Every reader sets
+    # it; None only for entries built by hand from a path the caller chose.
+    images_root: str | None = None
 
 
 @dataclass
@@ -98,13 +102,19 @@ def image_id_from_name(name: str, fallback: int) -> int:
 
 def resolve_image(images_dir: str, name: str) -> str:
     """Path of image `name` under `images_dir`, trying the name as given, then trailing
-    parts of it (annotations often store 'images/val/x/000.jpg' or 'val2017/0001.jpg')."""
-    parts = name.replace("\\", "/").split("/")
+    parts of it (annotations often store 'images/val/x/000.jpg' or 'val2017/0001.jpg').
+
+    A name leading outside `images_dir` comes back as it is, outside, and no fallback is
+    tried: `read_image_bytes` refuses it (entry.images_root) and the converter counts it."""
+    parts = files.name_parts(name)
+    whole = os.path.join(images_dir, *parts)
+    if not files.inside_folder(images_dir, whole):
+        return whole
     for i in range(len(parts)):
         path = os.path.join(images_dir, *parts[i:])
-        if os.path.exists(path):
+        if files.inside_folder(images_dir, path) and os.path.exists(path):
             return path
-    return os.path.join(images_dir, *parts)
+    return whole
 
 
 # ---------------------------------------------------------------------------- samples
@@ -150,7 +160,10 @@ def check_image(data: bytes, where: str):
 
 
 def read_image_bytes(entry: Entry) -> bytes:
-    """The encoded bytes of the entry's image (a JPEG of the frame for video sources)."""
+    """The encoded bytes of the entry's image (a JPEG of the frame for video sources); a
+    file outside the entry's images_root is refused before it is opened."""
+    if entry.images_root is not None:
+        files.require_inside(entry.images_root, entry.image_path, entry.filename)
     if entry.frame_index is None:
         if not os.path.exists(entry.image_path):
             raise PoseTfError(f"{entry.image_path}: image not found")

@@ -127,7 +127,7 @@ def read_coco_style(annotations, images, *, source, joint_set, visibility_map=No
         entries.append(make_entry(
             source, _int_id(image_id), file_name, resolve_image(os.fspath(images), file_name),
             people, labelled, ignore_regions=regions, expected_size=size,
-            record=f"{name} image {image_id}"))
+            record=f"{name} image {image_id}", images_root=os.fspath(images)))
     entries.sort(key=lambda e: (e.filename, e.image_id))
     return ReadResult(entries, problems)
 

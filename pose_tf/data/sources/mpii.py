@@ -51,7 +51,8 @@ def _entries(groups, images, name) -> list:
     for index, (image, (people, ignore)) in enumerate(sorted(groups.items())):
         entries.append(make_entry(NAME, image_id_from_name(image, index), image,
                                   resolve_image(images, image), people, labelled,
-                                  ignore_regions=ignore, record=f"{name} image {image}"))
+                                  ignore_regions=ignore, record=f"{name} image {image}",
+                                  images_root=images))
     return entries
 
 

@@ -121,5 +121,5 @@ def read(annotations, images, frame_step: int = 1, **_) -> ReadResult:
             entries.append(make_entry(
                 NAME, digits * 10000 + index, f"{name}_rgb.avi/{index:05d}.jpg", video, people,
                 labelled, frame_index=index, expected_size=COLOR_SIZE,
-                record=f"{os.path.basename(path)} frame {index}"))
+                record=f"{os.path.basename(path)} frame {index}", images_root=images))
     return ReadResult(entries, problems)

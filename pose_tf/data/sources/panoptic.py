@@ -133,7 +133,8 @@ def read(annotations, images, frame_step: int = 1, **_) -> ReadResult:
             image_id = (seq_key << 40) | (panel << 37) | (node << 32) | frame
             entries.append(make_entry(
                 NAME, image_id, f"{seq}/{name}", os.path.join(images, name), people, labelled,
-                expected_size=cam["size"], record=f"{os.path.basename(path)} camera {cam['name']}"))
+                expected_size=cam["size"], record=f"{os.path.basename(path)} camera {cam['name']}",
+                images_root=images))
     return ReadResult(entries, problems)
 
 

@@ -86,7 +86,8 @@ def read_file(path, images) -> ReadResult:
         image_id = _int_id(frame.image_id) if year == 2018 else _path_id(frame.file_name, frame.image_id)
         entries.append(make_entry(NAME, image_id, frame.file_name,
                                   resolve_image(images, frame.file_name), people, labelled,
-                                  ignore_regions=ignore, expected_size=frame.size, record=where))
+                                  ignore_regions=ignore, expected_size=frame.size, record=where,
+                                  images_root=images))
     return ReadResult(entries, problems)
 
 

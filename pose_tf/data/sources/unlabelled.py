@@ -130,7 +130,7 @@ def read_detections(annotations: str, images: str) -> ReadResult:
     entries = [
         make_entry(NAME, _int_id(image_id), file_name, resolve_image(images, file_name),
                    people.get(image_id, []), no_labels(), ignore_regions=crowds.get(image_id, []),
-                   expected_size=size, record=f"{name} image {image_id}")
+                   expected_size=size, record=f"{name} image {image_id}", images_root=images)
         for image_id, file_name, size in records]
     entries.sort(key=lambda e: (e.filename, e.image_id))
     return ReadResult(entries, problems)
@@ -183,7 +183,7 @@ def read_folder(folder: str, images: str, frame_step: int = 1) -> ReadResult:
         name = rel(os.path.join(inside, os.path.relpath(path, folder)), root)
         if not path.lower().endswith(VIDEO_EXTENSIONS):
             entries.append(make_entry(NAME, _path_id(name), name, path, [], no_labels(),
-                                      record=name))
+                                      record=name, images_root=root))
             continue
         try:
             count = frame_count(path)
@@ -193,7 +193,7 @@ def read_folder(folder: str, images: str, frame_step: int = 1) -> ReadResult:
         for index in range(0, count, step):
             entries.append(make_entry(
                 NAME, _path_id(name, index), f"{name}/frame_{index:06d}.jpg", path, [],
-                no_labels(), frame_index=index, record=f"{name} frame {index}"))
+                no_labels(), frame_index=index, record=f"{name} frame {index}", images_root=root))
     if not entries and not problems:
         raise PoseTfError(f"{folder}: no image ({', '.join(IMAGE_EXTENSIONS)}) or video "
                           f"({', '.join(VIDEO_EXTENSIONS)}) files in this folder")
