@@ -41,18 +41,34 @@ class StageTimes:
         self.ms: Dict[str, float] = {}
 
     def timed(self, name: str, stage: Stage) -> Stage:
-        """`stage` with the time spent inside it (not waiting for its input) added to `name`."""
+        """`stage` with the time spent inside it added to `name`: the time it waits for its
+        input (an earlier stage, or a queue) is left out."""
         def run(items: Iterator[VideoFrame]) -> Iterator[VideoFrame]:
             self.ms.setdefault(name, 0.0)
-            outputs = stage(items)
+            waited = [0.0]
+
+            def upstream():
+                source = iter(items)
+                while True:
+                    start = time.perf_counter()
+                    try:
+                        item = next(source)
+                    except StopIteration:
+                        return
+                    finally:
+                        waited[0] += time.perf_counter() - start
+                    yield item
+
+            outputs = stage(upstream())
             while True:
-                start = time.perf_counter()
+                start, waited_before = time.perf_counter(), waited[0]
                 try:
                     item = next(outputs)
                 except StopIteration:
                     return
                 finally:
-                    self.ms[name] += 1e3 * (time.perf_counter() - start)
+                    spent = time.perf_counter() - start - (waited[0] - waited_before)
+                    self.ms[name] += 1e3 * spent
                 yield item
         return run
 
