@@ -135,3 +135,17 @@ def test_one_euro_restarts_a_joint_that_was_missing_and_leaves_untracked_poses()
     assert back.keypoints[1, 0] == 50.0      # no pull from where the joint vanished
     untracked = _pose(np.array([7.0, 7.0]), track_id=None)
     assert smoother([untracked])[0] is untracked
+
+
+def test_precision_auto_means_bfloat16_only_where_the_cpu_has_it(tmp_path):
+    from pose_tf.inference.precision import cpu_has_bfloat16, resolve_precision
+
+    with_bf16, without = tmp_path / "bf16", tmp_path / "plain"
+    with_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_tile\n")
+    without.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2\n")
+    assert cpu_has_bfloat16(str(with_bf16)) and not cpu_has_bfloat16(str(without))
+    assert resolve_precision("auto", str(with_bf16)) == "bfloat16"
+    assert resolve_precision("auto", str(without)) == "float32"
+    assert resolve_precision("bfloat16", str(without)) == "bfloat16"     # forced: allowed, warned
+    with pytest.raises(ValueError):
+        resolve_precision("fp16")
