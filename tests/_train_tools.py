@@ -64,6 +64,74 @@ def tiny_setting(work, steps, checkpoint_every=2, distribute="auto", mixed="none
             work_dir=os.path.join(work, "runs"), logs_dir=os.path.join(work, "logs")))
 
 
+# Every input a run can need, relative to the setting file (its folder is the run's root).
+RUN_INPUTS = {
+    "data.recipe": "records/people-00000-of-00001.tfrecord",
+    "evaluation.annotations": "val.json",
+    "evaluation.images": "val",
+    "evaluation.seen_annotations": "train.json",
+    "evaluation.seen_images": "train",
+    "distillation.teacher": "teacher.pb",
+    "training.init_from": "init.keras",
+}
+
+RUN_SETTING = """\
+model: {backbone: mobilenet_thin, alpha: 0.25, neck_channels: 8, stages: 1, stage_channels: 8,
+        stage_convs: 1, refine_kernel: 3}
+data: {recipe: recipe.yaml, input_size: [32, 48], batch_size: 2}
+training: {steps: 2, eval_every: 1, init_from: init.keras, work_dir: runs, logs_dir: logs}
+evaluation: {annotations: val.json, images: val, seen_annotations: train.json, seen_images: train}
+distillation: {teacher: teacher.pb}
+"""
+
+
+def run_setting_file(folder):
+    """setting.yaml in `folder` whose every input (RUN_INPUTS) exists, as an empty file or
+    folder: enough for the checks a run makes before it starts."""
+    folder = str(folder)
+    for key, relative in RUN_INPUTS.items():
+        path = os.path.join(folder, relative)
+        if key.endswith("images"):          # image folders
+            os.makedirs(path, exist_ok=True)
+            continue
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        open(path, "wb").close()
+    with open(os.path.join(folder, "recipe.yaml"), "w") as f:
+        f.write("name: people\nsources: [{name: people, records: records/people-*-of-*.tfrecord}]\n")
+    path = os.path.join(folder, "setting.yaml")
+    with open(path, "w") as f:
+        f.write(RUN_SETTING)
+    return path
+
+
+def write_people_shards(folder, labelled_by_shard, per_shard=4):
+    """One TFRecord shard per entry of `labelled_by_shard`: `per_shard` noise images of one
+    person whose joints the source labels (True: loss masks on) or not (False: masks 0).
+    Returns the shards' glob."""
+    import cv2
+    import numpy as np
+
+    from pose_tf.data import records
+
+    count = len(labelled_by_shard)
+    for shard, labelled in enumerate(labelled_by_shard):
+        encoded = []
+        for k in range(per_shard):
+            rng = np.random.default_rng(100 * shard + k)
+            png = cv2.imencode(".png", rng.integers(0, 255, (64, 80, 3), np.uint8))[1]
+            keypoints = np.zeros((1, 17, 3), np.float32)
+            keypoints[0, :, 0] = rng.uniform(10, 70, 17)
+            keypoints[0, :, 1] = rng.uniform(10, 54, 17)
+            keypoints[0, :, 2] = 2
+            encoded.append(records.encode(records.Sample(
+                image_bytes=png.tobytes(), image_format="png", height=64, width=80,
+                image_id=100 * shard + k, filename=f"people{shard}_{k}.png", source="people",
+                keypoints=keypoints, bbox=np.float32([[5, 5, 70, 54]]), area=np.float32([3780]),
+                track_id=np.int64([-1]), labelled=np.full(17, labelled))))
+        records.write_records(records.shard_path(str(folder), "people", shard, count), encoded)
+    return records.shard_glob(str(folder), "people")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser()
     p.add_argument("--work", required=True)

@@ -248,6 +248,53 @@ def test_sources_are_mixed_by_weight(tmp_path):
     assert image_ids(6) != ids
 
 
+# ------------------------------------------------------------- multi-worker sharding
+
+def _pipeline_ids(recipe, pipeline, training, take=None, seed=None):
+    """Image ids of the records input pipeline `pipeline` of 2 reads (`take` of them when
+    training: the stream is endless), through a fake tf.distribute input context."""
+    from pose_tf.data.pipeline import records_dataset
+
+    context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=pipeline,
+                                         num_replicas_in_sync=2)
+    ds = records_dataset(recipe, training=training, seed=seed, shuffle_buffer=4,
+                         input_shard=(context.num_input_pipelines, context.input_pipeline_id))
+    if take:
+        ds = ds.take(take)
+    return [records.decode(x).image_id for x in ds.as_numpy_iterator()]
+
+
+def test_two_input_pipelines_read_disjoint_shard_files_covering_all(tmp_path):
+    """FILE sharding: pipeline i reads shard files i, i + 2, ... and nothing else."""
+    glob_ = write_shards(tmp_path, "a", [marker_sample(i) for i in range(10)], num_shards=5)
+    recipe = single_source(glob_)
+    shard_of = lambda image_id: image_id % 5          # write_shards deals samples round-robin
+    once = [_pipeline_ids(recipe, i, training=False) for i in (0, 1)]
+    assert sorted(once[0] + once[1]) == list(range(10))    # every record once, in all
+    assert {shard_of(i) for i in once[0]} == {0, 2, 4}
+    assert {shard_of(i) for i in once[1]} == {1, 3}
+    # Training streams (endless, own seeds like the trainer's workers) keep to their files.
+    streams = [_pipeline_ids(recipe, i, training=True, take=60, seed=3 + 7919 * i) for i in (0, 1)]
+    assert {shard_of(i) for i in streams[0]} == {0, 2, 4}
+    assert {shard_of(i) for i in streams[1]} == {1, 3}
+    assert set(streams[0]) | set(streams[1]) == set(range(10))
+
+
+def test_fewer_shard_files_than_pipelines_shard_the_records(tmp_path):
+    """DATA sharding fallback: one file, two pipelines: each keeps every other record of
+    the same order, so the two still never share a record, epoch after epoch."""
+    glob_ = write_shards(tmp_path, "one", [marker_sample(i) for i in range(7)], num_shards=1)
+    recipe = single_source(glob_)
+    once = [_pipeline_ids(recipe, i, training=False) for i in (0, 1)]
+    assert once == [[0, 2, 4, 6], [1, 3, 5]]
+    streams = [_pipeline_ids(recipe, i, training=True, take=24, seed=3 + 7919 * i) for i in (0, 1)]
+    assert set(streams[0]) == {0, 2, 4, 6} and set(streams[1]) == {1, 3, 5}
+    from pose_tf.data.pipeline import records_dataset
+
+    with pytest.raises(PoseTfError, match=r"input_shard .* got \(2, 2\)"):
+        records_dataset(recipe, training=True, input_shard=(2, 2))
+
+
 # ---------------------------------------------------------------------------- datasets
 
 def test_build_dataset_is_deterministic_under_a_seed(coco_records):

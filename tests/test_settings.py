@@ -119,3 +119,94 @@ def test_train_command_reports_bad_setting_without_traceback(tmp_path, capsys):
     assert "model.stages" in err and str(path) in err and "Traceback" not in err
     assert main(["train", "--setting", str(tmp_path / "missing.yaml")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+# -- the inputs of a run, checked before it starts ---------------------------------------
+
+def test_a_run_with_every_input_present_passes_the_checks(tmp_path):
+    from _train_tools import run_setting_file
+    from pose_tf.training.preflight import check_run_inputs
+
+    setting = load_setting(run_setting_file(tmp_path))
+    check_run_inputs(setting)
+    assert setting.evaluation.seen_images == str(tmp_path / "train")
+
+
+@pytest.mark.parametrize("key", [
+    "evaluation.annotations", "evaluation.images", "evaluation.seen_annotations",
+    "evaluation.seen_images", "distillation.teacher", "training.init_from"])
+def test_a_missing_input_names_the_setting_the_key_and_the_path(tmp_path, key):
+    import shutil
+
+    from _train_tools import RUN_INPUTS, run_setting_file
+    from pose_tf.training.preflight import check_run_inputs
+
+    path = run_setting_file(tmp_path)
+    missing = tmp_path / RUN_INPUTS[key]
+    shutil.rmtree(missing) if missing.is_dir() else missing.unlink()
+    with pytest.raises(PoseTfError) as err:
+        check_run_inputs(load_setting(path))
+    assert str(err.value) == f"{path}: {key}: {missing} not found"
+
+
+def test_missing_records_or_recipe_name_the_recipe_key(tmp_path):
+    from _train_tools import RUN_INPUTS, run_setting_file
+    from pose_tf.training.preflight import check_run_inputs
+
+    path = run_setting_file(tmp_path)
+    (tmp_path / RUN_INPUTS["data.recipe"]).unlink()
+    with pytest.raises(PoseTfError) as err:
+        check_run_inputs(load_setting(path))
+    message = str(err.value)
+    assert message.startswith(f"{path}: data.recipe: {tmp_path / 'recipe.yaml'}: source 'people'")
+    assert str(tmp_path / "records" / "people-*-of-*.tfrecord") in message
+    assert "\n" not in message
+    (tmp_path / "recipe.yaml").unlink()
+    with pytest.raises(PoseTfError) as err:
+        check_run_inputs(load_setting(path))
+    assert str(err.value) == f"{path}: data.recipe: config file not found: {tmp_path / 'recipe.yaml'}"
+
+
+def test_a_file_where_a_folder_belongs_and_an_unset_evaluation_key(tmp_path):
+    import shutil
+
+    from _train_tools import run_setting_file
+    from pose_tf.training.preflight import check_run_inputs
+
+    path = Path(run_setting_file(tmp_path))
+    shutil.rmtree(tmp_path / "val")
+    (tmp_path / "val").write_text("not a folder")
+    with pytest.raises(PoseTfError) as err:
+        check_run_inputs(load_setting(path))
+    assert str(err.value) == f"{path}: evaluation.images: {tmp_path / 'val'} is not a folder"
+    path.write_text(path.read_text().replace("annotations: val.json, images: val, ", ""))
+    with pytest.raises(PoseTfError) as err:
+        check_run_inputs(load_setting(path))
+    assert str(err.value) == (f"{path}: evaluation.annotations is not set, and "
+                              f"training.eval_every (1) schedules evaluations")
+
+
+def test_inputs_the_run_will_not_read_are_not_required(tmp_path):
+    """No evaluation without eval_every; init_from only seeds a fresh run (a run with
+    checkpoints resumes from them); records and evaluation of callers that bring their own."""
+    from _train_tools import RUN_INPUTS, run_setting_file
+    from pose_tf.training.preflight import check_run_inputs
+
+    path = Path(run_setting_file(tmp_path))
+    for key in ("evaluation.annotations", "training.init_from", "data.recipe"):
+        (tmp_path / RUN_INPUTS[key]).unlink()
+    setting = load_setting(path)
+    with pytest.raises(PoseTfError, match="evaluation.annotations"):
+        check_run_inputs(setting, records=False)
+    with pytest.raises(PoseTfError, match="training.init_from"):
+        check_run_inputs(setting, records=False, evaluation=False)
+    path.write_text(path.read_text().replace("eval_every: 1", "eval_every: 0"))
+    setting = load_setting(path)
+    with pytest.raises(PoseTfError, match="training.init_from"):
+        check_run_inputs(setting, records=False)
+    checkpoints = tmp_path / "runs" / "setting" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / "checkpoint").write_text('model_checkpoint_path: "ckpt-2"\n')
+    check_run_inputs(setting, records=False)
+    with pytest.raises(PoseTfError, match="data.recipe"):
+        check_run_inputs(setting)

@@ -284,6 +284,89 @@ def test_multi_worker_strategy_with_two_local_workers(tmp_path):
     assert (tmp_path / "runs" / "tiny" / "checkpoints" / "checkpoint").exists()
 
 
+def test_each_worker_input_pipeline_reads_its_own_shards(tmp_path):
+    """The trainer's dataset_fn under a fake 2-pipeline input context (what
+    MultiWorkerMirroredStrategy hands each worker): worker 0 gets shard 0, whose people are
+    labelled (loss masks on), worker 1 shard 1, whose are not (masks 0); one pipeline alone
+    reads both."""
+    from dataclasses import replace
+
+    from _train_tools import write_people_shards
+    from pose_tf.training.trainer import pipeline_dataset_fn
+
+    write_people_shards(tmp_path / "records", [True, False])
+    recipe = tmp_path / "people.yaml"
+    recipe.write_text("name: people\nsources: [{name: people, records: records/people-*.tfrecord}]\n")
+    setting = tiny_setting(str(tmp_path), 2)
+    setting = replace(setting, data=replace(setting.data, recipe=str(recipe), shuffle_buffer=4))
+    dataset_fn = pipeline_dataset_fn(setting)
+
+    def labelled(context, batches=4):
+        masks = [m["heatmap_mask"].numpy() for _, m in dataset_fn(context).take(batches)]
+        return {bool(sample.sum() > 0) for batch in masks for sample in batch}
+
+    workers = [tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=i,
+                                          num_replicas_in_sync=2) for i in (0, 1)]
+    assert labelled(workers[0]) == {True}
+    assert labelled(workers[1]) == {False}
+    assert labelled(tf.distribute.InputContext()) == {True, False}
+
+
+# -- refusing to start -----------------------------------------------------------------
+
+def _tree(folder: Path):
+    """Every file under `folder` with its size and modification time (ns)."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize("key", ["evaluation.annotations", "evaluation.seen_images",
+                                 "distillation.teacher", "training.init_from", "data.recipe"])
+def test_train_command_checks_its_inputs_before_writing_anything(tmp_path, capsys, key):
+    import shutil
+
+    from _train_tools import RUN_INPUTS, run_setting_file
+    from pose_tf.cli import main
+
+    path = run_setting_file(tmp_path)
+    missing = tmp_path / RUN_INPUTS[key]
+    shutil.rmtree(missing) if missing.is_dir() else missing.unlink()
+    before = _tree(tmp_path)
+    assert main(["train", "--setting", path]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"pose-tf train: error: {path}: {key}: ")
+    if key != "data.recipe":        # the recipe's message names its glob, not one shard
+        assert err[0].endswith(f"{missing} not found")
+    assert not (tmp_path / "logs").exists() and not (tmp_path / "runs").exists()
+    assert _tree(tmp_path) == before
+
+
+def test_a_refused_run_leaves_logs_and_checkpoints_as_they_were(tmp_path):
+    """Checkpoints without --resume, or an init_from file of another network: no new log
+    line, no TensorBoard event file, no folder."""
+    from dataclasses import replace
+
+    Trainer(tiny_setting(str(tmp_path), 2), dataset_fn=synthetic_dataset_fn()).run()
+    before = _tree(tmp_path)
+    assert any("tfevents" in name for name in before) and "logs/tiny/train.log" in before
+    again = Trainer(tiny_setting(str(tmp_path), 2), dataset_fn=synthetic_dataset_fn())
+    with pytest.raises(PoseTfError, match="pass --resume"):
+        again.run()
+    again.close()
+    assert _tree(tmp_path) == before
+
+    donor = tmp_path / "donor.keras"
+    again.model.save(donor)
+    other = tiny_setting(str(tmp_path / "other"), 2)
+    other = replace(other, model=replace(other.model, neck_channels=16),
+                    training=replace(other.training, init_from=str(donor)))
+    refused = Trainer(other, dataset_fn=synthetic_dataset_fn())
+    with pytest.raises(PoseTfError, match="training.init_from: .*different network"):
+        refused.run()
+    refused.close()
+    assert not (tmp_path / "other").exists()
+
+
 # -- precision -------------------------------------------------------------------------
 
 def test_mixed_bfloat16_trains_with_float32_outputs(tmp_path):

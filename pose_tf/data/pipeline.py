@@ -9,6 +9,13 @@ and be reproduced exactly under a seed: file order, shuffles, source mixing and 
 augmentation draw derive from `seed` (per-sample stateless seeds from
 `tf.data.Dataset.random`), and the dataset is marked deterministic when a seed is given.
 
+Multi-worker training: each input pipeline (worker) reads its own share of the records
+(`input_shard`). A source with at least as many shard files as pipelines is split by
+file (FILE sharding: pipeline i reads files i, i + n, ...; no file is read twice); a
+source with fewer files than pipelines falls back to DATA sharding: every pipeline reads
+all of its files in the same sorted order and keeps every n-th record (disjoint too, but
+each worker pays the reading of the whole source, and the file order is not reshuffled).
+
 `build_dataset` is the one entry point (contract in the project's design notes):
 images float32 [B, H, W, 3] RGB 0..255 and a dict of targets (heatmaps [B, h, w, K+1],
 pafs [B, h, w, 2L], heatmap_mask, paf_mask; h, w = H/stride, W/stride).
@@ -16,7 +23,7 @@ pafs [B, h, w, 2L], heatmap_mask, paf_mask; h, w = H/stride, W/stride).
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 from .augment import (AugmentConfig, colour_jitter, fit_params, flip_labelled, ignore_fraction,
                       random_params, transform_keypoints, warp_image)
@@ -90,18 +97,38 @@ def preprocess(example, seed, *, input_size, training, layout: Layout = COCO17,
     return warped, maps
 
 
+def _check_input_shard(input_shard):
+    count, index = (int(v) for v in input_shard)
+    if count < 1 or not 0 <= index < count:
+        raise PoseTfError(f"input_shard must be (pipelines >= 1, 0 <= index < pipelines), "
+                          f"got {tuple(input_shard)}")
+    return count, index
+
+
 def _source_dataset(files, *, training, seed, shuffle_buffer, cycle_length, deterministic,
-                    parallel_reads=True):
-    """Records of one source: shards interleaved, shuffled, repeated when training."""
+                    parallel_reads=True, input_shard=(1, 0)):
+    """Records of one source: shards interleaved, shuffled, repeated when training; with
+    `input_shard` (count, index) only this pipeline's share (FILE or DATA sharding)."""
     import tensorflow as tf
 
+    count, index = input_shard
+    by_file = len(files) >= count
+    if by_file:
+        files = list(files)[index::count]
     ds = tf.data.Dataset.from_tensor_slices(list(files))
-    if training:
+    if training and by_file:
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True).repeat()
+    # DATA sharding keeps every count-th record, so every pipeline must see the records in
+    # the same order: sorted files, deterministic interleave.
+    ordered = deterministic or not by_file
     ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=max(1, min(cycle_length, len(files))),
                        block_length=1,
                        num_parallel_calls=tf.data.AUTOTUNE if parallel_reads else None,
-                       deterministic=deterministic if parallel_reads else None)
+                       deterministic=ordered if parallel_reads else None)
+    if not by_file:
+        ds = ds.shard(count, index)
+        if training:
+            ds = ds.repeat()
     if training and shuffle_buffer > 1:
         ds = ds.shuffle(shuffle_buffer, seed=None if seed is None else seed + 1,
                         reshuffle_each_iteration=True)
@@ -109,18 +136,21 @@ def _source_dataset(files, *, training, seed, shuffle_buffer, cycle_length, dete
 
 
 def records_dataset(recipe: Recipe, *, training: bool, seed=None, records_root=None,
-                    shuffle_buffer=256, cycle_length=4, parallel_reads=True):
+                    shuffle_buffer=256, cycle_length=4, parallel_reads=True, input_shard=(1, 0)):
     """Serialized Examples mixed from the recipe's sources by weight (training), or
     every record of every source once, in order (evaluation). parallel_reads=False reads
-    shards in the calling thread (no background work: single-thread measurements)."""
+    shards in the calling thread (no background work: single-thread measurements).
+    input_shard: (input pipelines, this pipeline's index): read only this share."""
     import tensorflow as tf
 
+    input_shard = _check_input_shard(input_shard)
     files = recipe.files(records_root)
     deterministic = seed is not None or not training
     per_source = [
         _source_dataset(f, training=training, seed=None if seed is None else seed + 1000 * (i + 1),
                         shuffle_buffer=shuffle_buffer, cycle_length=cycle_length,
-                        deterministic=deterministic, parallel_reads=parallel_reads)
+                        deterministic=deterministic, parallel_reads=parallel_reads,
+                        input_shard=input_shard)
         for i, f in enumerate(files)]
     if not training:
         ds = per_source[0]
@@ -138,7 +168,8 @@ def samples_dataset(recipe: Union[Recipe, str], *, input_size: Sequence[int] = (
                     layout: Layout = COCO17, augment: Optional[AugmentConfig] = None,
                     targets: Optional[TargetConfig] = None, records_root: Optional[str] = None,
                     shuffle_buffer: int = 256, cycle_length: int = 4,
-                    num_parallel_calls: Optional[int] = None, with_info: bool = False):
+                    num_parallel_calls: Optional[int] = None, with_info: bool = False,
+                    input_shard: Tuple[int, int] = (1, 0)):
     """Unbatched (image, targets) samples, or (image, targets, info) with `with_info`
     (info: filename, source, variant, image_id of the record, for tools)."""
     import tensorflow as tf
@@ -154,7 +185,7 @@ def samples_dataset(recipe: Union[Recipe, str], *, input_size: Sequence[int] = (
 
     records = records_dataset(recipe, training=training, seed=seed, records_root=records_root,
                               shuffle_buffer=shuffle_buffer, cycle_length=cycle_length,
-                              parallel_reads=num_parallel_calls != 1)
+                              parallel_reads=num_parallel_calls != 1, input_shard=input_shard)
     if training:
         seeds = tf.data.Dataset.random(seed=seed).batch(2, drop_remainder=True)
     else:
@@ -182,7 +213,8 @@ def build_dataset(recipe: Union[Recipe, str], *, input_size: Sequence[int] = (36
                   shuffle_buffer: int = 256, cycle_length: int = 4,
                   num_parallel_calls: Optional[int] = None, drop_remainder: Optional[bool] = None,
                   prefetch: bool = True, threads: Optional[int] = None,
-                  service: Optional[str] = None, service_job: Optional[str] = None):
+                  service: Optional[str] = None, service_job: Optional[str] = None,
+                  input_shard: Tuple[int, int] = (1, 0)):
     """The training (or evaluation) dataset of a recipe, yielding (images, targets).
 
     recipe: a `Recipe`, a recipe file, or a name under datasets/ ("F6").
@@ -194,6 +226,9 @@ def build_dataset(recipe: Union[Recipe, str], *, input_size: Sequence[int] = (36
     drop_remainder: default True when training (static batch size), False otherwise.
     service: "grpc://host:port" of a tf.data service dispatcher: the preprocessing then
       runs on its workers (see pose_tf/data/service.py).
+    input_shard: (num_input_pipelines, input_pipeline_id) of a tf.distribute InputContext:
+      this pipeline reads only its share of the records (FILE sharding, or DATA sharding
+      for a source with fewer shard files than pipelines; see the module notes).
     """
     import tensorflow as tf
 
@@ -202,7 +237,8 @@ def build_dataset(recipe: Union[Recipe, str], *, input_size: Sequence[int] = (36
     ds = samples_dataset(recipe, input_size=input_size, stride=stride, training=training,
                          seed=seed, layout=layout, augment=augment, targets=targets,
                          records_root=records_root, shuffle_buffer=shuffle_buffer,
-                         cycle_length=cycle_length, num_parallel_calls=num_parallel_calls)
+                         cycle_length=cycle_length, num_parallel_calls=num_parallel_calls,
+                         input_shard=input_shard)
     parallel = tf.data.AUTOTUNE if num_parallel_calls in (None, AUTOTUNE) else num_parallel_calls
     deterministic = seed is not None or not training
     drop = training if drop_remainder is None else drop_remainder

@@ -83,7 +83,10 @@ class Teacher:
 
         self.setting = setting
         self.layout = get_layout(setting.layout)
-        graph_def = read_graph_def(setting.teacher)
+        try:
+            graph_def = read_graph_def(setting.teacher)
+        except PoseTfError as exc:
+            raise PoseTfError(f"distillation.teacher: {exc}") from None
 
         def _import():
             tf.compat.v1.import_graph_def(graph_def, name="")
@@ -94,12 +97,12 @@ class Teacher:
             inp = wrapped.graph.get_tensor_by_name(setting.input)
             outs = [wrapped.graph.get_tensor_by_name(n) for n in names]
         except KeyError as exc:
-            raise PoseTfError(f"{setting.teacher}: distillation.teacher: graph has no tensor {exc}") from None
+            raise PoseTfError(f"distillation.teacher: {setting.teacher}: graph has no tensor {exc}") from None
         self._forward = wrapped.prune(inp, outs)
         mapping = channel_map(self.layout, student_layout)
         if not mapping.mask.any():
-            raise PoseTfError(f"{setting.teacher}: layout {self.layout.name} shares no channel "
-                              f"with the student's {student_layout.name}")
+            raise PoseTfError(f"distillation.layout: {self.layout.name} (of {setting.teacher}) "
+                              f"shares no channel with the student's {student_layout.name}")
         self.index = tf.constant(mapping.index)
         self.sign = tf.constant(mapping.sign)
         self.mask = tf.constant(mapping.mask)

@@ -1,7 +1,9 @@
 """Distribution: `tf.distribute` strategies for `training.distribute`.
 
 MirroredStrategy over the local devices, or MultiWorkerMirroredStrategy when TF_CONFIG
-names a cluster; the batch in the setting is the global batch.
+names a cluster; the batch in the setting is the global batch. The input comes from
+`distribute_datasets_from_function`, which does not shard: the trainer's dataset_fn hands
+each worker's input pipeline its own share of the record shards (pose_tf.data.pipeline).
 """
 from __future__ import annotations
 

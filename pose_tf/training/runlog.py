@@ -20,26 +20,34 @@ _SCALAR_METADATA = _scalar_metadata()
 
 
 class RunLog:
-    """Plain-text train.log (appended, flushed per line) plus TensorBoard scalars."""
+    """Plain-text train.log (appended, flushed per line) plus TensorBoard scalars.
+
+    Nothing is created until the first line or scalar: a run refused before it starts
+    (a setting error, checkpoints without --resume) leaves no empty log or event file.
+    """
 
     def __init__(self, log_dir: Optional[str]):
         self.log_dir = log_dir
         self._file = None
         self._writer = None
-        if log_dir:
-            os.makedirs(log_dir, exist_ok=True)
-            self._file = open(os.path.join(log_dir, "train.log"), "a", encoding="utf-8")
-            self._writer = tf.summary.create_file_writer(os.path.join(log_dir, "tensorboard"))
+
+    def _open(self):
+        if self.log_dir and self._file is None:
+            os.makedirs(self.log_dir, exist_ok=True)
+            self._file = open(os.path.join(self.log_dir, "train.log"), "a", encoding="utf-8")
+            self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "tensorboard"))
 
     def line(self, text: str):
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
         message = f"{stamp} {text}"
         print(message, file=sys.stderr, flush=True)
+        self._open()
         if self._file:
             self._file.write(message + "\n")
             self._file.flush()
 
     def scalars(self, step: int, values: Dict[str, float]):
+        self._open()
         if self._writer is None:
             return
         # tf.summary.write with the "scalars" plugin tag is what tensorboard's scalar()
@@ -54,3 +62,4 @@ class RunLog:
             self._file.close()
         if self._writer:
             self._writer.close()
+        self._file = self._writer = None

@@ -42,6 +42,7 @@ from ..models import build_model
 from ..models.heads import start_outputs_at_empty_maps
 from .distribution import is_chief, make_strategy, strategy_name
 from .losses import masked_mse
+from .preflight import check_run_inputs
 from .runlog import RunLog
 from .schedules import learning_rate_schedule, make_optimizer
 from .settings import Setting
@@ -63,13 +64,15 @@ def pipeline_dataset_fn(setting: Setting) -> Callable:
 
         per_replica = input_context.get_per_replica_batch_size(data.batch_size)
         seed = setting.training.seed + 104729 * start_step
-        # Each input pipeline (worker) draws its own stream from the same seed family.
+        pipeline = input_context.input_pipeline_id
+        # Each input pipeline (worker) reads its own share of the shards (tf.distribute
+        # does not shard a dataset_fn's dataset) and draws its own augmentation stream.
         return build_dataset(
             data.recipe, input_size=tuple(data.input_size), stride=data.targets.stride,
-            batch_size=per_replica, training=True, seed=seed + 7919 * input_context.input_pipeline_id,
+            batch_size=per_replica, training=True, seed=seed + 7919 * pipeline,
             layout=get_layout(setting.model.layout), augment=data.augment, targets=data.targets,
             records_root=data.records_root, shuffle_buffer=data.shuffle_buffer,
-            threads=data.threads)
+            threads=data.threads, input_shard=(input_context.num_input_pipelines, pipeline))
 
     return dataset_fn
 
@@ -150,6 +153,8 @@ class Trainer:
                  evaluate_fn: Optional[Callable] = None):
         self.setting = setting
         training = setting.training
+        # Every input must exist before anything is built or written (pose_tf.training.preflight).
+        check_run_inputs(setting, records=dataset_fn is None, evaluation=evaluate_fn is None)
         self.strategy = make_strategy(training.distribute)
         self.chief = is_chief(self.strategy)
         replicas = self.strategy.num_replicas_in_sync
@@ -174,7 +179,10 @@ class Trainer:
             if distillation.teacher:
                 from .distill import Teacher
 
-                self.teacher = Teacher(distillation, get_layout(setting.model.layout))
+                try:
+                    self.teacher = Teacher(distillation, get_layout(setting.model.layout))
+                except PoseTfError as exc:
+                    raise PoseTfError(f"{setting.path}: {exc}") from None
             self.train_model = self._training_model()
             self.schedule = learning_rate_schedule(training.lr, training.steps)
             self.optimizer = make_optimizer(training, self.schedule)
