@@ -26,17 +26,21 @@ def assert_one_line_error(rc, err, *needles):
         assert needle in lines[0], lines[0]
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    """A real (untrained) Keras network with our output contract, so no data is needed."""
+def save_tiny_network(path, channels=58):
+    """A real (untrained) Keras network with our output contract (58 channels: coco17),
+    so no data is needed; another `channels` makes one that does not fit its layout."""
     import keras
 
     inp = keras.Input((None, None, 3), name="image")
     x = keras.layers.AveragePooling2D(8)(keras.layers.Rescaling(1 / 255.0)(inp))
-    out = keras.layers.Conv2D(58, 1, bias_initializer="zeros")(x)
-    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    out = keras.layers.Conv2D(channels, 1, bias_initializer="zeros")(x)
     keras.Model(inp, [out]).save(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return save_tiny_network(tmp_path_factory.mktemp("model") / "tiny.keras")
 
 
 @pytest.fixture
@@ -89,6 +93,7 @@ def test_folder_skips_bad_images_with_a_warning(tiny_model, good_jpeg, tmp_path)
     rc, out, err = pose_tf("demo", folder, "--model", tiny_model, "--out", tmp_path / "o")
     assert rc == 0, err
     assert "b.jpg" in err and "truncated JPEG" in err and "Traceback" not in err
+    assert "skipped 1 unreadable image(s) of 2" in out
     assert (tmp_path / "o/a.jpg").exists() and not (tmp_path / "o/b.jpg").exists()
     people = json.loads((tmp_path / "o/a.json").read_text())["people"]
     assert all(len(p["keypoints"]) == 51 and len(p["bbox"]) == 4 for p in people)
@@ -114,7 +119,9 @@ def test_video_that_ends_early_keeps_what_it_read(tiny_model, tmp_path):
 def test_evaluate_with_unknown_image_ids(tiny_model, tmp_path):
     ann = tmp_path / "ann.json"
     ann.write_text(json.dumps({"images": [], "categories": [{"id": 1, "name": "person"}],
-                               "annotations": [{"id": 1, "image_id": 42, "keypoints": [0] * 51}]}))
+                               "annotations": [{"id": 1, "image_id": 42, "category_id": 1,
+                                                "iscrowd": 0, "num_keypoints": 0, "area": 1.0,
+                                                "bbox": [0, 0, 1, 1], "keypoints": [0] * 51}]}))
     rc, _, err = pose_tf("evaluate", "--model", tiny_model, "--annotations", ann,
                          "--images", tmp_path)
     assert_one_line_error(rc, err, "ann.json", "unknown image id")

