@@ -31,5 +31,9 @@ def run(args) -> int:
             raise PoseTfError("worker needs --dispatcher grpc://HOST:PORT")
         server = start_worker(args.dispatcher, args.port, args.worker_address)
         print(f"worker on port {args.port} serving {args.dispatcher}", flush=True)
+    # join() blocks in C++, where the CLI's SIGTERM handler (which unwinds Python code)
+    # never gets to run: a server is stopped by the default action, as before.
+    import signal
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     server.join()
     return 0
