@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.errors import PoseTfError
-from . import Network, register_backend, resolve_layout
+from . import Network, check_channels, register_backend, resolve_layout
 
 DEFAULT_INPUT = "image:0"
 DEFAULT_OUTPUT = "Openpose/concat_stage7:0"
@@ -46,13 +46,8 @@ class FrozenGraphNetwork(Network):
             raise PoseTfError(f"{path}: graph has no tensor {exc}") from None
         self.forward = wrapped.prune(inp, out)   # tensor in (as the graph wants it) -> maps
         self._tf = tf
-        self._check_channels()
-
-    def _check_channels(self):
-        probe = self(np.zeros((1, 64, 64, 3), np.float32))
-        if probe.shape[-1] != self.layout.num_channels:
-            raise PoseTfError(f"{self.path}: outputs {probe.shape[-1]} channels, layout "
-                              f"{self.layout.name} expects {self.layout.num_channels}")
+        # A graph's channel count is known only by running it: probe a small blank image.
+        check_channels(path, self(np.zeros((1, 64, 64, 3), np.float32)).shape[-1], self.layout)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         x = batch[..., ::-1] if self.bgr else batch
