@@ -47,10 +47,10 @@ THRESHOLDS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 
 
 def oks_matrix(a_xy, a_ok, b_xy, b_ok) -> np.ndarray:
-    """[A, B] OKS over the joints both poses have, box area as object area."""
+    """[A, B] OKS over the joints both poses ([N, 2, 17]) have, box area as object area."""
     box = _boxes(a_xy, a_ok)
     area = np.maximum((box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1]), 1.0)
-    d2 = ((a_xy[:, None] - b_xy[None]) ** 2).sum(-1)
+    d2 = ((a_xy[:, None] - b_xy[None]) ** 2).sum(-2)
     e = d2 / (2 * area[:, None, None] * (2 * COCO_SIGMAS) ** 2)
     shared = a_ok[:, None] & b_ok[None]
     return (np.exp(-e) * shared).sum(-1) / np.maximum(shared.sum(-1), 1)

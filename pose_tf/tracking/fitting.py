@@ -26,7 +26,7 @@ def training_pairs(frames: Sequence[Sequence[Pose]], labels: Sequence[Sequence[i
     feats, same = [], []
     next_spurious = -2
     for frame, (poses, ids) in enumerate(zip(frames, labels)):
-        tracks.keep(tracks.recent(frame, config.max_lost_frames))
+        tracks.forget_lost(frame, config.max_lost_frames)
         xy, ok = _pose_arrays(poses)
         ids = np.asarray(ids, np.int64).copy()
         if len(tracks) and len(poses):

@@ -106,139 +106,181 @@ def save_tracker_config(config: TrackerConfig, path) -> None:
 
 # --------------------------------------------------------------------------------------
 # Track state and pairwise features
+#
+# The tracker's cost is the number of numpy calls per frame, not their size (a frame has a
+# few people), so the code below keeps that number small: poses are [N, 2, 17] arrays
+# (x row, y row) so that reductions run over the joints, the last axis; tracks and
+# detections share calls; a track's state is two packed arrays.
 
 class _Tracks:
-    """All tracks' state as arrays (one row per track), so updates are vectorised."""
+    """All tracks' state, one row per track: `joints` [T, 3, 17] holds each joint's
+    template position (x, y: where it was last seen, moved with the body since) and its
+    age (frames since it was seen, inf: never); `motion` [T, 4] the smoothed whole-body
+    velocity (px per frame), the frame the track was last seen and its detection count.
+    Linking a frame's detections then gathers and scatters two arrays."""
 
     def __init__(self):
         self.ids = np.zeros(0, np.int64)
-        self.xy = np.zeros((0, NUM_KEYPOINTS, 2))    # template: last known position of each joint
-        self.age = np.zeros((0, NUM_KEYPOINTS))      # frames since each joint was seen (inf: never)
-        self.velocity = np.zeros((0, 2))             # smoothed whole-body velocity, px per frame
-        self.last = np.zeros(0, np.int64)            # frame the track was last seen
-        self.hits = np.zeros(0, np.int64)            # detections linked so far
         self.labels = np.zeros(0, np.int64)          # ground-truth ids (fitting only)
+        self.joints = np.zeros((0, 3, NUM_KEYPOINTS))
+        self.motion = np.zeros((0, 4))
+
+    xy = property(lambda self: self.joints[:, :2])
+    age = property(lambda self: self.joints[:, 2])
+    velocity = property(lambda self: self.motion[:, :2])
+    last = property(lambda self: self.motion[:, 2])
+    hits = property(lambda self: self.motion[:, 3])
 
     def __len__(self):
         return len(self.ids)
 
-    def keep(self, mask: np.ndarray) -> None:
-        for key in ("ids", "xy", "age", "velocity", "last", "hits", "labels"):
-            setattr(self, key, getattr(self, key)[mask])
+    def forget_lost(self, frame: int, max_lost: int) -> None:
+        """Drop the tracks not seen within the last max_lost + 1 frames."""
+        if len(self) and frame - self.last.min() > max_lost + 1:      # one cheap test per frame
+            recent = frame - self.last <= max_lost + 1
+            for key in ("ids", "labels", "joints", "motion"):
+                setattr(self, key, getattr(self, key)[recent])
 
     def add(self, ids, xy, ok, frame: int, labels=None) -> None:
         n = len(ids)
-        self.ids = np.concatenate([self.ids, np.asarray(ids, np.int64)])
-        self.xy = np.concatenate([self.xy, np.where(ok[..., None], xy, 0.0)])
-        self.age = np.concatenate([self.age, np.where(ok, 0.0, np.inf)])
-        self.velocity = np.concatenate([self.velocity, np.zeros((n, 2))])
-        self.last = np.concatenate([self.last, np.full(n, frame, np.int64)])
-        self.hits = np.concatenate([self.hits, np.ones(n, np.int64)])
+        joints = np.concatenate([np.where(ok[:, None], xy, 0.0), np.where(ok, 0.0, np.inf)[:, None]], 1)
+        motion = np.zeros((n, 4))
+        motion[:, 2:] = frame, 1
         lab = np.full(n, -1, np.int64) if labels is None else np.asarray(labels, np.int64)
+        self.ids = np.concatenate([self.ids, np.asarray(ids, np.int64)])
         self.labels = np.concatenate([self.labels, lab])
+        self.joints = np.concatenate([self.joints, joints])
+        self.motion = np.concatenate([self.motion, motion])
 
     def update(self, rows, xy, ok, frame: int, config: "TrackerConfig") -> None:
-        """Link detections (xy [M, 17, 2], ok [M, 17]) to tracks `rows` at `frame`."""
+        """Link detections (xy [M, 2, 17], ok [M, 17]) to tracks `rows` at `frame`."""
         if len(rows) == 0:
             return
-        gap = (frame - self.last[rows]).astype(float)[:, None]              # [M, 1]
-        t_xy, age, vel, hits = self.xy[rows], self.age[rows], self.velocity[rows], self.hits[rows]
-        known = np.isfinite(age)
-        shared = known & ok
-        n_shared = shared.sum(1)[:, None]
-        # Rigid whole-body velocity: averaging over joints cancels most per-joint noise.
-        measured = ((xy - t_xy) * shared[..., None]).sum(1) / np.maximum(n_shared, 1) / gap
-        a = config.velocity_smoothing
-        smoothed = np.where((hits == 1)[:, None], measured, a * measured + (1 - a) * vel)
-        new_vel = np.where(n_shared > 0, smoothed, vel)
+        joints, motion = self.joints[rows], self.motion[rows]
+        t_xy, age, vel, hits = joints[:, :2], joints[:, 2], motion[:, :2], motion[:, 3:]
+        gap = frame - motion[:, 2:3]                                         # [M, 1]
+        known = age < np.inf
+        shared = (known & ok)[:, None]
+        predicted = t_xy + (vel * gap)[..., None]
+        residual = xy - predicted
+        # The body's displacement error, the residual averaged over the joints the track
+        # and the detection share (rigid: averaging cancels most per-joint noise), 0 if none.
+        # A track's first link takes all of it as its velocity, later ones smooth it in.
+        shift = np.vecdot(residual, shared.astype(float)) / np.maximum(shared.sum(-1), 1)
+        shift *= np.where(hits == 1, 1.0, config.velocity_smoothing)
         # joints seen now blend prediction and detection; unseen ones move with the body
-        predicted = t_xy + vel[:, None] * gap[..., None]
-        b = np.where(known & (hits > 1)[:, None], config.position_smoothing, 1.0)[..., None]
-        self.xy[rows] = np.where(ok[..., None], b * xy + (1 - b) * predicted,
-                                 t_xy + new_vel[:, None] * gap[..., None])
-        self.age[rows] = np.where(ok, 0.0, age + gap)
-        self.velocity[rows] = new_vel
-        self.last[rows] = frame
-        self.hits[rows] = hits + 1
-
-    def recent(self, frame: int, max_lost: int) -> np.ndarray:
-        """Boolean mask of tracks seen within the last max_lost + 1 frames."""
-        return frame - self.last <= max_lost + 1
+        b = np.where(known & (hits > 1), config.position_smoothing, 1.0)[:, None]
+        joints[:, :2] = predicted + np.where(ok[:, None], b * residual, shift[..., None])
+        joints[:, 2] = np.where(ok, 0.0, age + gap)
+        motion[:, :2] += shift / gap
+        motion[:, 2] = frame
+        motion[:, 3] += 1
+        self.joints[rows] = joints
+        self.motion[rows] = motion
 
 
 def _boxes(xy: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """[N, 4] boxes (x0, y0, x1, y1) of the ok joints of [N, 17, 2] poses (0-size if none)."""
-    # x and y separately: numpy is slow on broadcasts whose innermost axis has length 2
-    x, y = xy[..., 0], xy[..., 1]
-    box = np.stack([np.where(ok, x, np.inf).min(1), np.where(ok, y, np.inf).min(1),
-                    np.where(ok, x, -np.inf).max(1), np.where(ok, y, -np.inf).max(1)], 1)
-    box[~ok.any(1)] = 0.0
+    """[N, 4] boxes (x0, y0, x1, y1) of the ok joints of [N, 2, 17] poses (0-size if none)."""
+    xy = np.where(ok[:, None], xy, np.nan)      # fmin and fmax skip NaN
+    box = np.concatenate([np.fmin.reduce(xy, -1), np.fmax.reduce(xy, -1)], 1)
+    box[np.isnan(box)] = 0.0                    # a pose without joints
     return box
-
-
-def _size(boxes: np.ndarray) -> np.ndarray:
-    """Person size: the box diagonal (at least 1 pixel)."""
-    return np.maximum(np.hypot(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]), 1.0)
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """[A, B] IoU of x0y0x1y1 boxes."""
-    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = ix * iy
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+    return _iou_of(a, b, _area(a), _area(b))
+
+
+def _area(box: np.ndarray) -> np.ndarray:
+    wh = box[:, 2:] - box[:, :2]
+    return wh[:, 0] * wh[:, 1]
+
+
+def _iou_of(a, b, area_a, area_b) -> np.ndarray:
+    """[A, B] IoU of x0y0x1y1 boxes whose areas are known."""
+    wh = np.maximum(np.minimum(a[:, None, 2:], b[None, :, 2:]) - np.maximum(a[:, None, :2], b[None, :, :2]), 0.0)
+    inter = wh[..., 0] * wh[..., 1]
+    # inter <= union, so the floor only turns 0 / 0 (two empty boxes) into 0
+    return inter / np.maximum(area_a[:, None] + area_b[None] - inter, 1e-9)
 
 
 _OKS_DENOM = 2 * (2 * COCO_SIGMAS.astype(np.float64)) ** 2
+_COLUMN = {name: i for i, name in enumerate(FEATURES)}
+assert FEATURES[:3] == ("oks", "log_dist", "pck")      # _joint_features fills them at once
 
 
 def pair_features(tracks: _Tracks, det_xy: np.ndarray, det_ok: np.ndarray, frame: int,
                   joint_memory: int) -> np.ndarray:
     """[T, D, F] features of every (track, detection) pair, tracks predicted to `frame`."""
-    shape = (len(tracks), len(det_xy))
-    return np.stack([np.broadcast_to(f, shape) for f in
-                     _feature_list(tracks, det_xy, det_ok, frame, joint_memory)], -1)
-
-
-def _feature_list(tracks: _Tracks, det_xy, det_ok, frame: int, joint_memory: int) -> list:
-    """The FEATURES as [T, D] arrays (per-track ones as [T, 1]); few numpy calls, for speed."""
-    gap = (frame - tracks.last).astype(float)[:, None]                            # [T, 1]
-    t_xy = tracks.xy + tracks.velocity[:, None] * gap[..., None]
+    n = len(tracks)
+    gap = frame - tracks.last
+    t_xy = tracks.xy + (tracks.velocity * gap[:, None])[..., None]      # [T, 2, 17]
     t_ok = tracks.age <= joint_memory            # joints the template still holds
-    t_box, d_box = _boxes(t_xy, t_ok), _boxes(det_xy, det_ok)
-    t_size, d_size = _size(t_box)[:, None], _size(d_box)[None]
-    shared = t_ok[:, None] & det_ok[None]                                          # [T, D, 17]
+    box = _boxes(np.concatenate([t_xy, det_xy]), np.concatenate([t_ok, det_ok]))   # one call for both
+    out = np.empty((n, len(det_xy), len(FEATURES)))
+    inv_size, t_area, centre = _box_features(out, box, n)
+    n_shared = _joint_features(out, t_xy, t_ok, det_xy, det_ok, inv_size, t_area, centre)
+    n_either = (t_ok[:, None] | det_ok[None]).sum(-1)
+    out[..., _COLUMN["visibility"]] = n_shared / np.maximum(n_either, 1)
+    out[..., _COLUMN["shared_fraction"]] = n_shared * (1.0 / NUM_KEYPOINTS)
+    log_gap = np.log(gap)[:, None]
+    out[..., _COLUMN["log_gap"]] = log_gap
+    out[..., _COLUMN["dist_x_gap"]] = out[..., _COLUMN["log_dist"]] * log_gap
+    out[..., _COLUMN["log_hits"]] = np.log(tracks.hits)[:, None]
+    return out
+
+
+def _box_features(out, box, n: int):
+    """Fills the box features of tracks box[:n] vs detections box[n:]; returns the tracks'
+    1 / size and area ([T, 1]) and the box-centre distances over track size ([T, D])."""
+    wh = box[:, 2:] - box[:, :2]
+    w, h = wh[:, 0], wh[:, 1]
+    size = np.maximum(np.hypot(w, h), 1.0)                   # person size: the box diagonal
+    log_size = np.log(size)
+    area = w * h
+    inv_size = 1.0 / size[:n, None]
+    mid = box[:, :2] + box[:, 2:]                            # twice the box centre
+    shift = mid[:n, None] - mid[None, n:]
+    centre = np.hypot(shift[..., 0], shift[..., 1]) * (0.5 * inv_size)
+    out[..., _COLUMN["box_iou"]] = _iou_of(box[:n], box[n:], area[:n], area[n:])
+    out[..., _COLUMN["scale_change"]] = np.abs(log_size[None, n:] - log_size[:n, None])
+    out[..., _COLUMN["log_centre_dist"]] = np.log(0.02 + centre)
+    return inv_size, np.maximum(area[:n], 1.0)[:, None], centre
+
+
+def _joint_features(out, t_xy, t_ok, det_xy, det_ok, inv_size, t_area, centre) -> np.ndarray:
+    """Fills the per-joint features (OKS, distances, PCK); returns the shared joints' counts."""
+    shared = (t_ok[:, None] & det_ok[None]).astype(float)                  # [T, D, 17]
     n_shared = shared.sum(-1)
-    n_any = t_ok.sum(1)[:, None] + det_ok.sum(1)[None] - n_shared
-    dx = t_xy[:, None, :, 0] - det_xy[None, :, :, 0]
-    dy = t_xy[:, None, :, 1] - det_xy[None, :, :, 1]
-    d2 = dx * dx + dy * dy                                                         # pixels^2
-    dist = np.sqrt(d2) / t_size[..., None]
-    safe_n = np.maximum(n_shared, 1)
-    centre_diff = (t_box[:, None, :2] + t_box[:, None, 2:] - d_box[None, :, :2] - d_box[None, :, 2:]) * 0.5
-    centre = np.hypot(centre_diff[..., 0], centre_diff[..., 1]) / t_size
+    diff = t_xy[:, None] - det_xy[None]                                    # [T, D, 2, 17]
+    diff *= diff
+    d2 = diff[:, :, 0] + diff[:, :, 1]                                     # pixels^2
+    # the three per-joint terms side by side, averaged over the shared joints in one call
+    terms = np.empty((3,) + d2.shape)
+    # OKS with the box area as the object area (COCO uses the segment area); exponents are
+    # floored at -50 because exp's underflow path is slow (e^-50 adds nothing to a sum)
+    e = d2 * (-1.0 / (t_area * _OKS_DENOM))[:, None]
+    np.exp(np.maximum(e, -50.0, out=e), out=terms[0])
+    dist = np.sqrt(d2, out=terms[1])
+    dist *= inv_size[..., None]
+    np.less(dist, 0.1, out=terms[2])                                       # PCK@0.1
+    np.minimum(dist, 10.0, out=dist)
+    means = np.vecdot(terms, shared) / np.maximum(n_shared, 1)
+    out[..., :3] = means.transpose(1, 2, 0)
     # logs keep far pairs far apart for the linear model (a clip would make them all alike)
-    mean_dist = np.where(n_shared > 0, (np.minimum(dist, 10.0) * shared).sum(-1) / safe_n, centre)
-    log_dist = np.log(0.02 + mean_dist)
-    pck = ((dist < 0.1) & shared).sum(-1) / safe_n
-    # OKS with the box area as the object area (COCO uses the segment area)
-    area = np.maximum((t_box[:, 2] - t_box[:, 0]) * (t_box[:, 3] - t_box[:, 1]), 1.0)
-    oks = (np.exp(d2 * (-1.0 / (area[:, None, None] * _OKS_DENOM))) * shared).sum(-1) / safe_n
-    log_gap = np.log(gap)
-    return [oks, log_dist, pck, _iou(t_box, d_box), n_shared / np.maximum(n_any, 1),
-            np.abs(np.log(d_size / t_size)), np.log(0.02 + centre), log_gap,
-            n_shared / NUM_KEYPOINTS, log_dist * log_gap,
-            np.log(tracks.hits.astype(float))[:, None]]
+    out[..., 1] = np.log(0.02 + np.where(n_shared > 0, out[..., 1], centre))
+    return n_shared
 
 
 def _pose_arrays(poses: Sequence[Pose]) -> Tuple[np.ndarray, np.ndarray]:
+    """(xy [N, 2, 17], ok [N, 17]) of `poses`."""
     if not poses:
-        return np.zeros((0, NUM_KEYPOINTS, 2)), np.zeros((0, NUM_KEYPOINTS), bool)
-    kps = np.stack([p.keypoints for p in poses]).astype(np.float64)
-    return kps[..., :2], kps[..., 2] > 0
+        return np.zeros((0, 2, NUM_KEYPOINTS)), np.zeros((0, NUM_KEYPOINTS), bool)
+    # one copy into the layout and dtype of the tracks: views or mixed dtypes would make
+    # every later numpy call iterate element by element
+    kps = np.array([p.keypoints.T for p in poses], np.float64)              # [N, 3, 17]
+    return kps[:, :2], kps[:, 2] > 0
 
 
 class _LinearModel:
@@ -246,14 +288,12 @@ class _LinearModel:
 
     def __init__(self, config: TrackerConfig):
         std = np.asarray(config.feature_std, float)
-        self.coef = [float(c) for c in np.asarray(config.weights, float) / std]
+        self.coef = np.asarray(config.weights, float) / std
         self.const = float(config.bias - np.dot(self.coef, np.asarray(config.feature_mean, float)))
 
-    def logits(self, features: list) -> np.ndarray:
-        total = self.const
-        for c, f in zip(self.coef, features):
-            total = total + c * f
-        return np.clip(total, -_LOGIT_CLIP, _LOGIT_CLIP)
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        """[T, D] log-odds from [T, D, F] features."""
+        return np.minimum(np.maximum(np.vecdot(features, self.coef) + self.const, -_LOGIT_CLIP), _LOGIT_CLIP)
 
 
 def _assign(logit: np.ndarray, gate_logit: float):
@@ -282,46 +322,47 @@ class PoseTracker:
     def __init__(self, config: Optional[TrackerConfig] = None):
         self.config = config or load_tracker_config()
         self._model = _LinearModel(self.config)
+        self._gate = _gate_logit(self.config)
         self.reset()
-
-    def _forget_lost(self, frame: int) -> None:
-        recent = self.tracks.recent(frame, self.config.max_lost_frames)
-        if not recent.all():
-            self.tracks.keep(recent)
 
     def reset(self) -> None:
         self.tracks = _Tracks()
         self.frame = -1
         self._next_id = 0
 
+    def _logits(self, xy, ok, frame: int) -> np.ndarray:
+        """[T, D] log-odds of the tracks kept at `frame` vs detections xy, ok."""
+        self.tracks.forget_lost(frame, self.config.max_lost_frames)
+        if not len(self.tracks) or not len(xy):
+            return np.zeros((len(self.tracks), len(xy)))
+        features = pair_features(self.tracks, xy, ok, frame, self.config.joint_memory_frames)
+        return self._model.logits(features)
+
     def probabilities(self, poses: Sequence[Pose]) -> np.ndarray:
         """[T, D] P(same person) of the current candidate tracks vs `poses` at the next frame."""
         xy, ok = _pose_arrays(poses)
-        self._forget_lost(self.frame + 1)
-        if not len(self.tracks) or not len(poses):
-            return np.zeros((len(self.tracks), len(poses)))
-        feats = _feature_list(self.tracks, xy, ok, self.frame + 1, self.config.joint_memory_frames)
-        return 1.0 / (1.0 + np.exp(-self._model.logits(feats)))
+        logit = self._logits(xy, ok, self.frame + 1)
+        return 1.0 / (1.0 + np.exp(-logit))
 
     def update(self, poses: Sequence[Pose]) -> List[Pose]:
         """Assign a track id to every pose of the next frame; returns new `Pose` objects."""
         self.frame += 1
-        cfg = self.config
         xy, ok = _pose_arrays(poses)
-        self._forget_lost(self.frame)
+        rows, cols = _assign(self._logits(xy, ok, self.frame), self._gate)
         tracks = self.tracks
-        ids = np.full(len(poses), -1, np.int64)
-        if len(tracks) and len(poses):
-            logit = self._model.logits(_feature_list(tracks, xy, ok, self.frame, cfg.joint_memory_frames))
-            rows, cols = _assign(logit, _gate_logit(cfg))
-            tracks.update(rows, xy[cols], ok[cols], self.frame, cfg)
-            ids[cols] = tracks.ids[rows]
-        new = np.flatnonzero(ids < 0)
-        if len(new):
-            ids[new] = np.arange(self._next_id, self._next_id + len(new))
+        tracks.update(rows, xy[cols], ok[cols], self.frame, self.config)
+        # a handful of people: plain lists are cheaper than numpy calls here
+        ids = [-1] * len(poses)
+        for col, track_id in zip(cols.tolist(), tracks.ids[rows].tolist()):
+            ids[col] = track_id
+        new = [i for i, track_id in enumerate(ids) if track_id < 0]
+        if new:
+            fresh = list(range(self._next_id, self._next_id + len(new)))
+            for i, track_id in zip(new, fresh):
+                ids[i] = track_id
             self._next_id += len(new)
-            tracks.add(ids[new], xy[new], ok[new], self.frame)
-        return [Pose(p.keypoints, p.score, int(i)) for p, i in zip(poses, ids)]
+            tracks.add(np.array(fresh), xy[new], ok[new], self.frame)
+        return [Pose(p.keypoints, p.score, i) for p, i in zip(poses, ids)]
 
 
 def track_sequence(frames: Sequence[Sequence[Pose]], config: Optional[TrackerConfig] = None) -> List[List[Pose]]:
