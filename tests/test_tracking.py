@@ -10,8 +10,9 @@ from pose_tf.core.errors import PoseTfError
 from pose_tf.core.pose import Pose
 from pose_tf.tracking.fitting import fit_logistic, fit_tracker, identity_scores
 from pose_tf.tracking.simulator import NOISE_LEVELS, DetectorNoise, NoiseLevel
-from pose_tf.tracking.tracker import (FEATURES, PoseTracker, TrackerConfig, _assign, load_tracker_config,
-                                      save_tracker_config, track_sequence)
+from pose_tf.core.keypoints import COCO_SIGMAS
+from pose_tf.tracking.tracker import (FEATURES, PoseTracker, TrackerConfig, _assign, _pose_arrays, _Tracks,
+                                      load_tracker_config, pair_features, save_tracker_config, track_sequence)
 
 # A standing person, 17 COCO joints, about 200 px tall, origin at the hips' middle.
 FIGURE = np.array([
@@ -117,6 +118,29 @@ def test_constant_velocity_prediction_links_a_fast_mover_after_a_gap(config):
     p_moving = probs.probabilities([walker((100, 300), (25, 0), 12)])[0, 0]
     p_static = probs.probabilities([walker((100, 300), (25, 0), 7)])[0, 0]
     assert p_moving > p_static
+
+
+def test_pair_features_of_a_shifted_person_by_hand():
+    # a new track (one detection, still) vs the same person 10 px to the right, one frame on
+    tracks = _Tracks()
+    xy, ok = _pose_arrays([walker((0, 0), (0, 0), 0)])
+    tracks.add(np.array([0]), xy, ok, frame=0)
+    moved = [walker((10, 0), (0, 0), 0), walker((10, 0), (0, 0), 0, missing=range(5))]
+    f = dict(zip(FEATURES, np.moveaxis(pair_features(tracks, *_pose_arrays(moved), frame=1, joint_memory=10)[0], -1, 0)))
+    w, h = 80.0, 266.0                                   # FIGURE spans x -40..40, y -166..100
+    size = math.hypot(w, h)
+    oks = np.exp(-100.0 / (2 * w * h * (2 * COCO_SIGMAS.astype(float)) ** 2))
+    assert f["oks"][0] == pytest.approx(oks.mean()) and f["oks"][1] == pytest.approx(oks[5:].mean())
+    assert f["log_dist"] == pytest.approx([math.log(0.02 + 10 / size)] * 2)
+    assert f["pck"] == pytest.approx([1.0, 1.0])        # 10 px is under 0.1 x size
+    assert f["box_iou"][0] == pytest.approx(70 / 90)     # overlap 70 x 266 of a union 90 x 266
+    assert f["visibility"] == pytest.approx([1.0, 12 / 17])
+    assert f["log_centre_dist"][0] == pytest.approx(math.log(0.02 + 10 / size))
+    # without the head the box is 80 x 220: shoulders at y -120 to ankles at 100
+    assert f["scale_change"] == pytest.approx([0.0, abs(math.log(math.hypot(80, 220) / size))])
+    assert f["log_gap"] == pytest.approx([0.0, 0.0]) and f["log_hits"] == pytest.approx([0.0, 0.0])
+    assert f["shared_fraction"] == pytest.approx([1.0, 12 / 17])
+    assert f["dist_x_gap"] == pytest.approx([0.0, 0.0])
 
 
 def log_odds(p):

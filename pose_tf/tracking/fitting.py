@@ -17,6 +17,9 @@ from .simulator import DetectorNoise, NoiseLevel
 from .tracker import FEATURES, TrackerConfig, _pose_arrays, _Tracks, pair_features, track_sequence
 
 
+GATES = (0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5)      # min_probability values tried
+
+
 def training_pairs(frames: Sequence[Sequence[Pose]], labels: Sequence[Sequence[int]],
                    config: TrackerConfig) -> Tuple[np.ndarray, np.ndarray]:
     """Features and same-person labels of every (track, detection) pair the tracker would
@@ -87,21 +90,32 @@ def identity_scores(tracked: Sequence[Sequence[Pose]], labels: Sequence[Sequence
     return {"IDF1": float(m["idf1"]), "IDSW": int(m["num_switches"]), "MOTA": float(m["mota"])}
 
 
+def noisy_detections(sequences: Sequence[Sequence[Sequence[Pose]]], levels: Sequence[NoiseLevel],
+                     seed: int = 0) -> list:
+    """(detections, labels) of every sequence at every noise level, one noise stream each."""
+    out = []
+    for li, level in enumerate(levels):
+        noise = DetectorNoise(level, seed)
+        for si, seq in enumerate(sequences):
+            out.append(noise(seq, stream=li * 100003 + si))
+    return out
+
+
 def fit_tracker(sequences: Sequence[Sequence[Sequence[Pose]]], levels: Sequence[NoiseLevel],
                 seed: int = 0, base: Optional[TrackerConfig] = None,
-                gates: Sequence[float] = (0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5),
-                progress=None) -> Tuple[TrackerConfig, dict]:
+                gates: Sequence[float] = GATES, progress=None) -> Tuple[TrackerConfig, dict]:
     """Fit the logistic weights on noisy versions of annotated `sequences` (per sequence,
     per frame, GT poses with track ids), then pick the gate with the best mean IDF1.
 
     Returns the config and a report (pair counts, training accuracy, gate scores)."""
+    return fit_tracker_on(noisy_detections(sequences, levels, seed), base, gates, progress)
+
+
+def fit_tracker_on(noisy: Sequence, base: Optional[TrackerConfig] = None,
+                   gates: Sequence[float] = GATES, progress=None) -> Tuple[TrackerConfig, dict]:
+    """`fit_tracker` on given (detections, labels) pairs."""
     n = len(FEATURES)
     cfg = base or TrackerConfig(list(FEATURES), [0.0] * n, 0.0, [0.0] * n, [1.0] * n)
-    noisy = []
-    for li, level in enumerate(levels):
-        noise = DetectorNoise(level, seed)
-        for si, seq in enumerate(sequences):
-            noisy.append(noise(seq, stream=li * 100003 + si))
     xs, ys = [], []
     for dets, labels in (progress(noisy, desc="pairs") if progress else noisy):
         x, y = training_pairs(dets, labels, cfg)
@@ -113,14 +127,21 @@ def fit_tracker(sequences: Sequence[Sequence[Sequence[Pose]]], levels: Sequence[
                   feature_mean=[float(v) for v in mean], feature_std=[float(v) for v in std])
     pred = ((x - mean) / std) @ w + b > 0
     report = {"pairs": int(len(y)), "positive_pairs": int(y.sum()),
-              "train_accuracy": float(np.mean(pred == y)), "gates": {}}
-    best = None
+              "train_accuracy": float(np.mean(pred == y))}
+    gate, report["gates"] = choose_gate(cfg, noisy, gates)
+    return replace(cfg, min_probability=gate), report
+
+
+def choose_gate(config: TrackerConfig, noisy: Sequence, gates: Sequence[float] = GATES):
+    """(gate, {gate: mean IDF1 and total IDSW}): the min_probability with the best mean IDF1
+    (fewest ID switches on a tie) on (detections, labels) pairs."""
+    report, best = {}, None
     for gate in gates:
-        trial = replace(cfg, min_probability=float(gate))
+        trial = replace(config, min_probability=float(gate))
         scores = [identity_scores(track_sequence(d, trial), lab) for d, lab in noisy]
         idf1 = float(np.mean([s["IDF1"] for s in scores]))
         idsw = int(sum(s["IDSW"] for s in scores))
-        report["gates"][str(gate)] = {"IDF1": idf1, "IDSW": idsw}
+        report[str(gate)] = {"IDF1": idf1, "IDSW": idsw}
         if best is None or (idf1, -idsw) > best[0]:
-            best = ((idf1, -idsw), gate)
-    return replace(cfg, min_probability=float(best[1])), report
+            best = ((idf1, -idsw), float(gate))
+    return best[1], report

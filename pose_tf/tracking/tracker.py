@@ -210,13 +210,18 @@ _COLUMN = {name: i for i, name in enumerate(FEATURES)}
 assert FEATURES[:3] == ("oks", "log_dist", "pck")      # _joint_features fills them at once
 
 
+def predict(tracks: _Tracks, frame: int, joint_memory: int):
+    """(gap [T], xy [T, 2, 17], ok [T, 17]): frames since each track was seen, its joints
+    moved by its constant velocity to `frame`, and the joints its template still holds."""
+    gap = frame - tracks.last
+    return gap, tracks.xy + (tracks.velocity * gap[:, None])[..., None], tracks.age <= joint_memory
+
+
 def pair_features(tracks: _Tracks, det_xy: np.ndarray, det_ok: np.ndarray, frame: int,
                   joint_memory: int) -> np.ndarray:
     """[T, D, F] features of every (track, detection) pair, tracks predicted to `frame`."""
     n = len(tracks)
-    gap = frame - tracks.last
-    t_xy = tracks.xy + (tracks.velocity * gap[:, None])[..., None]      # [T, 2, 17]
-    t_ok = tracks.age <= joint_memory            # joints the template still holds
+    gap, t_xy, t_ok = predict(tracks, frame, joint_memory)
     box = _boxes(np.concatenate([t_xy, det_xy]), np.concatenate([t_ok, det_ok]))   # one call for both
     out = np.empty((n, len(det_xy), len(FEATURES)))
     inv_size, t_area, centre = _box_features(out, box, n)
@@ -331,30 +336,35 @@ class PoseTracker:
         self._next_id = 0
 
     def _logits(self, xy, ok, frame: int) -> np.ndarray:
-        """[T, D] log-odds of the tracks kept at `frame` vs detections xy, ok."""
-        self.tracks.forget_lost(frame, self.config.max_lost_frames)
-        if not len(self.tracks) or not len(xy):
-            return np.zeros((len(self.tracks), len(xy)))
+        """[T, D] log-odds of the tracks vs detections xy, ok at `frame`."""
         features = pair_features(self.tracks, xy, ok, frame, self.config.joint_memory_frames)
         return self._model.logits(features)
+
+    def _match(self, xy, ok):
+        """(track rows, detection columns) to link this frame (tracks and detections exist)."""
+        return _assign(self._logits(xy, ok, self.frame), self._gate)
 
     def probabilities(self, poses: Sequence[Pose]) -> np.ndarray:
         """[T, D] P(same person) of the current candidate tracks vs `poses` at the next frame."""
         xy, ok = _pose_arrays(poses)
-        logit = self._logits(xy, ok, self.frame + 1)
-        return 1.0 / (1.0 + np.exp(-logit))
+        self.tracks.forget_lost(self.frame + 1, self.config.max_lost_frames)
+        if not len(self.tracks) or not len(poses):
+            return np.zeros((len(self.tracks), len(poses)))
+        return 1.0 / (1.0 + np.exp(-self._logits(xy, ok, self.frame + 1)))
 
     def update(self, poses: Sequence[Pose]) -> List[Pose]:
         """Assign a track id to every pose of the next frame; returns new `Pose` objects."""
         self.frame += 1
         xy, ok = _pose_arrays(poses)
-        rows, cols = _assign(self._logits(xy, ok, self.frame), self._gate)
         tracks = self.tracks
-        tracks.update(rows, xy[cols], ok[cols], self.frame, self.config)
+        tracks.forget_lost(self.frame, self.config.max_lost_frames)
         # a handful of people: plain lists are cheaper than numpy calls here
         ids = [-1] * len(poses)
-        for col, track_id in zip(cols.tolist(), tracks.ids[rows].tolist()):
-            ids[col] = track_id
+        if len(tracks) and len(poses):
+            rows, cols = self._match(xy, ok)
+            tracks.update(rows, xy[cols], ok[cols], self.frame, self.config)
+            for col, track_id in zip(cols.tolist(), tracks.ids[rows].tolist()):
+                ids[col] = track_id
         new = [i for i, track_id in enumerate(ids) if track_id < 0]
         if new:
             fresh = list(range(self._next_id, self._next_id + len(new)))
