@@ -33,6 +33,9 @@ def add_model_arguments(parser, model_required: bool = False) -> None:
                         "only to a multiple of 16 (faster on wide/tall images)")
     g.add_argument("--peak-threshold", type=float, default=None,
                    help="heatmap value a keypoint peak must exceed")
+    g.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
+                   help="TensorFlow networks: auto (default) = bfloat16 through oneDNN where the "
+                        "CPU has AVX-512 BF16 or AMX, else float32")
 
 
 # ------------------------------------------------------------------ argparse types
@@ -139,4 +142,4 @@ def estimator_from_args(args):
         params = dataclasses.replace(params, peak_threshold=args.peak_threshold)
     return Estimator.from_path(model_path(args), layout=args.layout, params=params,
                                input_size=parse_size(args.input_size), scales=scales, flip=args.flip,
-                               canvas=args.canvas)
+                               canvas=args.canvas, precision=args.precision)

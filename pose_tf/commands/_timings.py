@@ -2,32 +2,43 @@
 from __future__ import annotations
 
 import time
+from typing import Dict, Optional
+
+_NAMES = {"network": "network", "temporal": "temporal aggregation", "postprocess": "post-processing",
+          "tracking": "tracking", "smoothing": "smoothing", "drawing": "drawing + encoding"}
 
 
 class FrameTimings:
-    """Accumulates milliseconds per stage (network, post-processing, and tracking when a
-    verb reports it) and prints one summary; stages never reported are left out."""
+    """Milliseconds per stage (network, post-processing, and the video path's stages when a
+    verb runs them) and one summary; stages never reported are left out."""
 
-    def __init__(self):
+    def __init__(self, precision: Optional[str] = None):
         self.frames, self.people = 0, 0
-        self.ms = {"network": 0.0, "postprocess": 0.0}
+        self.ms: Dict[str, float] = {"network": 0.0, "postprocess": 0.0}
+        self.precision = precision
+        self.mode = ""
         self.start = time.perf_counter()
 
-    def add(self, estimator_ms: dict, people: int, tracking_ms: float = None):
+    def add(self, estimator_ms: dict, people: int):
+        """One image through `Estimator.__call__` (its `timings`)."""
         self.frames += 1
         self.people += people
         self.ms["network"] += estimator_ms.get("network", 0.0)
         self.ms["postprocess"] += estimator_ms.get("postprocess", 0.0)
-        if tracking_ms is not None:
-            self.ms["tracking"] = self.ms.get("tracking", 0.0) + tracking_ms
+
+    def add_video(self, stage_ms: Dict[str, float], frames: int, people: int, mode: str):
+        """A whole run of the video path: its `StageTimes.ms` totals."""
+        self.frames, self.people, self.mode = frames, people, mode
+        order = list(_NAMES)
+        self.ms = dict(sorted(stage_ms.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
 
     def summary(self) -> str:
         n = max(self.frames, 1)
         wall = time.perf_counter() - self.start
-        names = {"network": "network", "postprocess": "post-processing", "tracking": "tracking"}
         stages = ", ".join(
-            f"{names[k]} {v / n:.2f} ms ({1e3 * n / v if v > 0 else float('inf'):.0f} FPS)"
+            f"{_NAMES.get(k, k)} {v / n:.2f} ms ({1e3 * n / v if v > 0 else float('inf'):.0f} FPS)"
             for k, v in self.ms.items())
+        setup = ", ".join(s for s in (self.mode, f"network in {self.precision}" if self.precision else "") if s)
         return (f"{self.frames} frame(s), {self.people / n:.1f} people/frame, "
-                f"{self.frames / wall:.1f} FPS overall (incl. reading/drawing/writing)\n"
-                f"per frame: {stages}")
+                f"{self.frames / wall:.1f} FPS overall (incl. reading/drawing/writing)"
+                + (f" [{setup}]" if setup else "") + f"\nper frame: {stages}")

@@ -1,22 +1,24 @@
 """`pose-tf track VIDEO|FRAMES_DIR [--model M] [--layout L] --out DIR`: poses + identities.
 
-Runs the estimator on every frame, links people across frames with the pairwise tracker
-(pose_tf/tracking/tracker.py), and writes into DIR:
+Runs the video path (pose_tf/video: network, optional temporal aggregation of maps, decoding,
+the pairwise tracker of pose_tf/tracking/tracker.py, One Euro smoothing of the tracked
+keypoints, drawing; pipelined in threads unless --no-pipeline) and writes into DIR:
 - <name>.mp4   the drawn video, one stable colour and "id N" label per person;
 - <name>.json  the tracks as a PoseTrack 2018 file (poseval reads it; joints in the
-               PoseTrack 2018 order, head_bottom/head_top absent: COCO networks have none).
+               PoseTrack 2018 order, head_bottom/head_top absent: COCO networks have none),
+               its "info" saying what was applied (precision, smoothing, temporal).
 Prints an FPS summary split into network, post-processing and tracking. A frame of a
 folder that does not decode is skipped with a warning naming it (counted in the summary):
 it stays in the JSON with nobody in it, and is left out of the video.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from ._model_args import (add_model_arguments, check_output_folder, estimator_from_args,
                           positive_number, whole_number)
 from ._timings import FrameTimings
+from ._video_args import add_video_arguments, processing_info, run_video
 
 NAME = "track"
 HELP = "track people through a video or a folder of frames; write drawn video + PoseTrack JSON"
@@ -32,6 +34,7 @@ def add_arguments(p):
     p.add_argument("--max-frames", type=whole_number(0, " (0: all)"), default=0,
                    help="stop after N frames (0: all)")
     p.add_argument("--no-video", action="store_true", help="write only the PoseTrack JSON")
+    add_video_arguments(p)
 
 
 def frames_of(source: str, max_frames: int):
@@ -69,8 +72,6 @@ class _Named:
 
 
 def run(args) -> int:
-    from tqdm import tqdm
-
     from ..io.posetrack import sequence_from_poses, write_posetrack18
     from ..io.video import VideoWriter
     from ..tracking.tracker import PoseTracker, load_tracker_config
@@ -80,25 +81,20 @@ def run(args) -> int:
     tracker = PoseTracker(load_tracker_config(args.tracker))
     estimator = estimator_from_args(args)
     frames, total, fps, name = frames_of(args.input, args.max_frames)
+    fps = fps or args.fps
     out = Path(args.out)
-    timings = FrameTimings()
+    timings = FrameTimings(estimator.precision)
     tracked, file_names = [], []
+    draw = lambda image, poses: draw_poses(image, poses, color_by_track=True)  # noqa: E731
     # The writer opens on the first frame; leaving the block early removes its temp file.
-    with VideoWriter(out / f"{name}.mp4", fps or args.fps) as writer:
-        for file_name, image in tqdm(frames, desc="track", unit="frame", total=total):
-            file_names.append(file_name)
-            if image is None:       # unreadable: an empty frame, the tracker not told
-                tracked.append([])
-                continue
-            poses = estimator(image)
-            t0 = time.perf_counter()
-            poses = tracker.update(poses)
-            timings.add(estimator.timings, len(poses), tracking_ms=1e3 * (time.perf_counter() - t0))
-            tracked.append(poses)
-            if not args.no_video:
-                writer.write(draw_poses(image, poses, color_by_track=True))
+    with VideoWriter(out / f"{name}.mp4", fps) as writer:
+        for item in run_video(frames, estimator, args, fps, timings, None if args.no_video else writer,
+                              draw, tracker, total, desc="track"):
+            file_names.append(item.key)
+            tracked.append(item.poses)
     json_path = out / f"{name}.json"
-    write_posetrack18(sequence_from_poses(name, tracked, file_names), json_path)
+    write_posetrack18(sequence_from_poses(name, tracked, file_names), json_path,
+                      info={"pose_tf": processing_info(args, estimator.precision)})
     ids = {p.track_id for poses in tracked for p in poses}
     print("\n".join(line for line in (timings.summary(), frames.summary()) if line))
     print(f"{len(ids)} track ids; wrote {json_path}" + ("" if args.no_video else f" and {out / name}.mp4"))

@@ -65,10 +65,20 @@ class Estimator:
             raise ValueError(f"canvas must be 'box' or 'fit', got {canvas!r}")
         self.canvas = canvas
         self.timings = {"network": 0.0, "postprocess": 0.0}
+        self.precision = "float32"
 
     @classmethod
-    def from_path(cls, path, layout: Optional[str] = None, **kwargs) -> "Estimator":
-        return cls(load_network(path, layout), **kwargs)
+    def from_path(cls, path, layout: Optional[str] = None, precision: str = "float32",
+                  **kwargs) -> "Estimator":
+        """`precision` ("auto", "float32", "bfloat16": inference/precision.py) applies to
+        networks TensorFlow runs; exported TFLite/ONNX artefacts keep their own."""
+        from .precision import resolve_precision, set_precision
+
+        precision = resolve_precision(precision)
+        set_precision(precision)
+        estimator = cls(load_network(path, layout), **kwargs)
+        estimator.precision = precision if estimator.network.runs_in_tensorflow else "as exported"
+        return estimator
 
     def _canvas(self):
         """The letterbox canvas rule: a fixed-input network's size, else "box" / "fit"."""

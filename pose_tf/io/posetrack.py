@@ -621,8 +621,13 @@ def _annorect17(p: Person, names, ids) -> dict:
     return rect
 
 
-def write_posetrack18(seq: Sequence, path) -> None:
-    write_json_atomic(path, to_posetrack18(seq))
+def write_posetrack18(seq: Sequence, path, info: Optional[dict] = None) -> None:
+    """`info`: a COCO-style top-level "info" object (poseval reads only images,
+    annotations and categories)."""
+    document = to_posetrack18(seq)
+    if info:
+        document = {"info": info, **document}
+    write_json_atomic(path, document)
 
 
 def write_posetrack17(seq: Sequence, path) -> None:

@@ -27,7 +27,7 @@ from ..core.pose import Pose
 @dataclass(frozen=True)
 class OneEuroSettings:
     min_cutoff: float = 1.0     # Hz: cut-off of a still joint
-    beta: float = 20.0          # Hz per (person height / s) of speed
+    beta: float = 5.0           # Hz per (person height / s) of speed (bench/temporal.py)
     d_cutoff: float = 1.0       # Hz: cut-off of the speed estimate
     max_gap: int = 10           # frames a track may be unseen and keep its filter
 

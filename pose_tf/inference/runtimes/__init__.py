@@ -24,6 +24,7 @@ class Network:
     pad_value: float = 0.0    # what the canvas around the image is filled with (as trained)
     fixed_input: Optional[Tuple[int, int]] = None   # (height, width) if the model needs it
     path: str = ""
+    runs_in_tensorflow: bool = True   # TensorFlow graphs take the precision option (bfloat16)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError

@@ -76,6 +76,8 @@ def _tflite_interpreter(path):
 
 
 class TFLiteNetwork(Network):
+    runs_in_tensorflow = False
+
     def __init__(self, path, layout=None):
         self.path = path
         self.layout, info = _layout_of(path, layout)
@@ -124,6 +126,8 @@ def _dequantize(values: np.ndarray, detail) -> np.ndarray:
 
 
 class OnnxNetwork(Network):
+    runs_in_tensorflow = False
+
     def __init__(self, path, layout=None):
         try:
             import onnxruntime as ort
@@ -155,6 +159,7 @@ class OnnxNetwork(Network):
 
 class TensorRTNetwork(Network):
     """A serialized TensorRT engine from `pose-tf export --format tensorrt` (needs a GPU)."""
+    runs_in_tensorflow = False
 
     def __init__(self, path, layout=None):
         from .tensorrt_support import check, require_tensorrt
