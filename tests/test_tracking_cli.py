@@ -62,3 +62,26 @@ def test_track_command_on_bonn_frames(tmp_path, capsys):
     assert sum(len(f.people) for f in seq.frames) > 0
     assert all(p.track_id is not None and p.scores is not None for f in seq.frames for p in f.people)
     assert (out / "frames.mp4").stat().st_size > 0
+
+
+def test_track_pipelined_equals_sequential_with_aggregation_and_smoothing(tmp_path):
+    """The video path's two runs give the same PoseTrack file, and the file says what
+    was applied; --no-smooth changes the keypoints and says so."""
+    frames = need(BONN / "frames_060470979")
+    clip = tmp_path / "clip"
+    clip.mkdir()
+    for path in sorted(frames.iterdir())[:5]:
+        shutil.copy(path, clip / path.name)
+    outputs = {}
+    for name, extra in {"pipelined": [], "sequential": ["--no-pipeline"], "raw": ["--no-smooth"]}.items():
+        out = tmp_path / name
+        assert main(["track", str(clip), "--out", str(out), "--no-video", "--temporal", "2",
+                     "--temporal-mode", "offline"] + extra) == 0
+        outputs[name] = json.loads((out / "clip.json").read_text())
+    assert outputs["pipelined"] == outputs["sequential"]
+    info = outputs["pipelined"]["info"]["pose_tf"]
+    assert info["smoothing"]["filter"] == "one_euro" and info["temporal"]["mode"] == "offline"
+    assert info["precision"] in ("float32", "bfloat16")
+    assert outputs["raw"]["info"]["pose_tf"]["smoothing"] is None
+    assert outputs["raw"]["annotations"] != outputs["pipelined"]["annotations"]
+    assert len(outputs["pipelined"]["images"]) == 5
