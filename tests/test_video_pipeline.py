@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from pose_tf.video.pipeline import StageTimes, VideoFrame, run_pipelined, run_sequential
+from pose_tf.video.pipeline import ParallelMap, StageTimes, VideoFrame, run_pipelined, run_sequential
 
 
 def _frames(count):
@@ -78,3 +78,46 @@ def test_stage_times_count_work_not_waiting():
     assert times.ms["slow"] >= 250
     # Its wait for the slow stage is not its time (loose: the CPU may be shared).
     assert times.ms["fast"] < 0.2 * times.ms["slow"]
+
+
+def _jittery(item):
+    """A stateless stage whose duration varies, so parallel workers finish out of order."""
+    time.sleep(0.001 * ((item.key * 7) % 5))
+    item.poses = item.poses + [f"p{item.key}"]
+    return item
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_a_parallel_stage_keeps_the_order(workers):
+    stages = [_add("a"), ParallelMap(_jittery, workers), _hold_back, _add("b")]
+    sequential = [(f.key, f.poses) for f in run_sequential(_frames(30), stages)]
+    pipelined = [(f.key, f.poses) for f in run_pipelined(_frames(30), stages, queue_size=2)]
+    assert sequential == pipelined == [(i, ["a", f"p{i}", "b"]) for i in range(30)]
+
+
+def test_a_parallel_stage_error_and_an_earlier_error_reach_the_caller():
+    def broken(item):
+        if item.key == 7:
+            raise ValueError("frame 7 is bad")
+        return item
+
+    def broken_before(items):
+        for item in items:
+            if item.key == 4:
+                raise KeyError("frame 4")
+            yield item
+
+    before = threading.active_count()
+    with pytest.raises(ValueError, match="frame 7"):
+        list(run_pipelined(_frames(40), [ParallelMap(broken, 2), _add("b")]))
+    with pytest.raises(KeyError, match="frame 4"):
+        list(run_pipelined(_frames(40), [broken_before, ParallelMap(_jittery, 2)]))
+    time.sleep(0.3)
+    assert threading.active_count() == before
+
+
+def test_timed_calls_add_up_across_threads():
+    times = StageTimes()
+    sleep = times.timed_call("work", lambda item: time.sleep(0.02) or item)
+    list(run_pipelined(_frames(6), [ParallelMap(sleep, 2)]))
+    assert 110 <= times.ms["work"] < 1000

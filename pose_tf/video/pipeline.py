@@ -40,6 +40,20 @@ class StageTimes:
     def __init__(self):
         self.ms: Dict[str, float] = {}
 
+    def timed_call(self, name: str, fn: Callable) -> Callable:
+        """`fn` with its time added to `name` (safe from several threads at once)."""
+        lock = threading.Lock()
+        self.ms.setdefault(name, 0.0)
+
+        def call(*args):
+            start = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                with lock:
+                    self.ms[name] += 1e3 * (time.perf_counter() - start)
+        return call
+
     def timed(self, name: str, stage: Stage) -> Stage:
         """`stage` with the time spent inside it added to `name`: the time it waits for its
         input (an earlier stage, or a queue) is left out."""
@@ -71,6 +85,21 @@ class StageTimes:
                     self.ms[name] += 1e3 * spent
                 yield item
         return run
+
+
+class ParallelMap:
+    """A stateless stage, `fn(item) -> item`, that the pipelined path runs in `workers`
+    threads at once (results put back in order). On 2 cores, two single-frame network
+    calls side by side keep both cores busier than one call spread over both, while the
+    other stages fill the gaps. The sequential path simply maps `fn`."""
+
+    def __init__(self, fn: Callable[[VideoFrame], VideoFrame], workers: int = 2):
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.fn, self.workers = fn, workers
+
+    def __call__(self, items: Iterator[VideoFrame]) -> Iterator[VideoFrame]:
+        return map(self.fn, items)
 
 
 def run_sequential(source: Iterable[VideoFrame], stages: Sequence[Stage]) -> Iterator[VideoFrame]:
@@ -133,15 +162,74 @@ def _feed(items: Iterable, link: _Link) -> None:
         link.put(_Failure(error))
 
 
+def _parallel_threads(stage: ParallelMap, link_in: _Link, link_out: _Link, stop: threading.Event,
+                      queue_size: int) -> List[threading.Thread]:
+    """A dispatcher numbering the items, `stage.workers` workers applying `stage.fn`, and a
+    collector passing the results on in their original order."""
+    tasks = _Link(stage.workers, stop)
+    results = _Link(queue_size + stage.workers, stop)
+
+    def dispatch():
+        count = 0
+        try:
+            for item in link_in:
+                if not tasks.put((count, item)):
+                    return
+                count += 1
+        except BaseException as error:     # an earlier stage failed: pass it on, in order
+            results.put((count, _Failure(error)))
+            count += 1
+        for _ in range(stage.workers):
+            tasks.put(_END)
+        results.put(("end", count))
+
+    def work():
+        while True:
+            task = tasks.get()
+            if task is _END:
+                return
+            index, item = task
+            try:
+                results.put((index, stage.fn(item)))
+            except BaseException as error:
+                results.put((index, _Failure(error)))
+
+    def collect():
+        waiting, following, total = {}, 0, None
+        while total is None or following < total:
+            message = results.get()
+            if message is _END:            # stopped
+                return
+            index, value = message
+            if index == "end":
+                total = value
+                continue
+            waiting[index] = value
+            while following in waiting:
+                value = waiting.pop(following)
+                following += 1
+                if not link_out.put(value) or isinstance(value, _Failure):
+                    return
+        link_out.put(_END)
+
+    workers = [threading.Thread(target=work, name=f"worker{i}", daemon=True) for i in range(stage.workers)]
+    return [threading.Thread(target=dispatch, name="dispatch", daemon=True),
+            threading.Thread(target=collect, name="collect", daemon=True)] + workers
+
+
 def run_pipelined(source: Iterable[VideoFrame], stages: Sequence[Stage],
                   queue_size: int = 4) -> Iterator[VideoFrame]:
-    """The stages of `run_sequential`, each in its own thread; yields in the same order."""
+    """The stages of `run_sequential`, each in its own thread (a `ParallelMap` in several);
+    yields in the same order."""
     stop = threading.Event()
     links = [_Link(queue_size, stop) for _ in range(len(stages) + 1)]
     threads = [threading.Thread(target=_feed, args=(source, links[0]), name="read", daemon=True)]
     for index, stage in enumerate(stages):
-        threads.append(threading.Thread(target=_feed, args=(stage(iter(links[index])), links[index + 1]),
-                                        name=f"stage{index}", daemon=True))
+        if isinstance(stage, ParallelMap):
+            threads += _parallel_threads(stage, links[index], links[index + 1], stop, queue_size)
+        else:
+            threads.append(threading.Thread(target=_feed, args=(stage(iter(links[index])), links[index + 1]),
+                                            name=f"stage{index}", daemon=True))
     for thread in threads:
         thread.start()
     try:

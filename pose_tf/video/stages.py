@@ -4,17 +4,19 @@ from __future__ import annotations
 from typing import Callable, Iterator, Optional
 
 from ..inference.temporal import TemporalAggregator, TemporalSettings
-from .pipeline import Stage, StageTimes, VideoFrame, run_sequential
+from .pipeline import ParallelMap, Stage, StageTimes, VideoFrame, run_sequential
 
 
-def network(estimator) -> Stage:
-    """Maps of every readable frame (`Estimator.predict_maps`)."""
-    def run(items: Iterator[VideoFrame]) -> Iterator[VideoFrame]:
-        for item in items:
-            if item.image is not None:
-                item.maps, item.cell_to_image = estimator.predict_maps(item.image)
-            yield item
-    return run
+def network(estimator, times: StageTimes, workers: int = 2) -> ParallelMap:
+    """Maps of every readable frame (`Estimator.predict_maps`), `workers` frames at once in
+    the pipelined path (the network is stateless; the order is kept)."""
+    predict = times.timed_call("network", estimator.predict_maps)
+
+    def one(item: VideoFrame) -> VideoFrame:
+        if item.image is not None:
+            item.maps, item.cell_to_image = predict(item.image)
+        return item
+    return ParallelMap(one, workers)
 
 
 def temporal(settings: TemporalSettings) -> Stage:
@@ -65,14 +67,15 @@ def grouped(times: StageTimes, named_stages) -> Stage:
 
 def video_stages(estimator, times: StageTimes, tracker=None, smoother=None,
                  temporal_settings: Optional[TemporalSettings] = None, writer=None,
-                 draw_poses: Optional[Callable] = None) -> list:
+                 draw_poses: Optional[Callable] = None, network_workers: int = 2) -> list:
     """The stages of `track` and of `demo` on a video, grouped into the threads of the
-    pipelined path: network | temporal + decoding + tracking + smoothing | drawing."""
+    pipelined path: network (`network_workers` frames at once) | temporal + decoding +
+    tracking + smoothing | drawing."""
     post = ([("temporal", temporal(temporal_settings))] if temporal_settings else []) + \
         [("postprocess", decode(estimator))] + \
         ([("tracking", per_frame(tracker.update))] if tracker is not None else []) + \
         ([("smoothing", per_frame(smoother))] if smoother is not None else [])
-    stages = [grouped(times, [("network", network(estimator))]), grouped(times, post)]
+    stages = [network(estimator, times, network_workers), grouped(times, post)]
     if writer is not None:
         stages.append(grouped(times, [("drawing", draw(writer, draw_poses))]))
     return stages
