@@ -17,6 +17,7 @@ class FrameTimings:
         self.ms: Dict[str, float] = {"network": 0.0, "postprocess": 0.0}
         self.precision = precision
         self.mode = ""
+        self.at_once: Dict[str, int] = {}    # stages that ran several frames at a time
         self.start = time.perf_counter()
 
     def add(self, estimator_ms: dict, people: int):
@@ -26,19 +27,26 @@ class FrameTimings:
         self.ms["network"] += estimator_ms.get("network", 0.0)
         self.ms["postprocess"] += estimator_ms.get("postprocess", 0.0)
 
-    def add_video(self, stage_ms: Dict[str, float], frames: int, people: int, mode: str):
-        """A whole run of the video path: its `StageTimes.ms` totals."""
+    def add_video(self, stage_ms: Dict[str, float], frames: int, people: int, mode: str,
+                  at_once: Optional[Dict[str, int]] = None):
+        """A whole run of the video path: its `StageTimes.ms` totals; `at_once`: stages
+        that ran that many frames concurrently (their FPS is that many times 1 / ms)."""
         self.frames, self.people, self.mode = frames, people, mode
+        self.at_once = dict(at_once or {})
         order = list(_NAMES)
         self.ms = dict(sorted(stage_ms.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
 
     def summary(self) -> str:
         n = max(self.frames, 1)
         wall = time.perf_counter() - self.start
-        stages = ", ".join(
-            f"{_NAMES.get(k, k)} {v / n:.2f} ms ({1e3 * n / v if v > 0 else float('inf'):.0f} FPS)"
-            for k, v in self.ms.items())
+        stages = ", ".join(self._stage(k, v, n) for k, v in self.ms.items())
         setup = ", ".join(s for s in (self.mode, f"network in {self.precision}" if self.precision else "") if s)
         return (f"{self.frames} frame(s), {self.people / n:.1f} people/frame, "
                 f"{self.frames / wall:.1f} FPS overall (incl. reading/drawing/writing)"
                 + (f" [{setup}]" if setup else "") + f"\nper frame: {stages}")
+
+    def _stage(self, name: str, total_ms: float, frames: int) -> str:
+        at_once = self.at_once.get(name, 1)
+        fps = at_once * 1e3 * frames / total_ms if total_ms > 0 else float("inf")
+        note = f", {at_once} frames at a time" if at_once > 1 else ""
+        return f"{_NAMES.get(name, name)} {total_ms / frames:.2f} ms ({fps:.0f} FPS{note})"

@@ -57,4 +57,6 @@ def run_video(frames, estimator, args, fps: float, timings, writer=None, draw_po
     for item in tqdm(run(source, stages), desc=desc, unit="frame", total=total):
         count, people = count + 1, people + len(item.poses)
         yield item
-    timings.add_video(times.ms, count, people, "pipelined" if args.pipeline else "sequential")
+    workers = stages[0].workers if args.pipeline else 1    # the network stage (video_stages)
+    timings.add_video(times.ms, count, people, "pipelined" if args.pipeline else "sequential",
+                      at_once={"network": workers})
