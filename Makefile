@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.pose-tf-installed
-EXT_SOURCES := $(wildcard pose_tf/grouping/*.pyx pose_tf/grouping/cpp/*)
+EXT_SOURCES := $(wildcard pose_tf/grouping/*.pyx pose_tf/grouping/cpp/* pose_tf/tracking/*.pyx pose_tf/tracking/cpp/*)
 
 
 DEMO_OUT ?= out/demo
@@ -29,4 +29,5 @@ bench: install
 	for b in bench/*.py; do $(PY) $$b --json out/bench/$$(basename $$b .py).json || exit 1; done
 
 clean:
-	rm -rf build *.egg-info pose_tf/grouping/*.so pose_tf/grouping/_grouping.cpp
+	rm -rf build *.egg-info pose_tf/grouping/*.so pose_tf/grouping/_grouping.cpp \
+		pose_tf/tracking/*.so pose_tf/tracking/_pairs.cpp

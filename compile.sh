@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the grouping extension in place, for development (pip does this on install).
+# Build the compiled extensions (grouping, tracking) in place, for development (pip does
+# this on install).
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}

@@ -167,7 +167,7 @@ def _copy_source_tree(dst: Path) -> Path:
     for name in BUILD_INPUTS:
         shutil.copy2(ROOT / name, dst / name)
     shutil.copytree(ROOT / "pose_tf", dst / "pose_tf",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.so", "_grouping.cpp"))
+                    ignore=shutil.ignore_patterns("__pycache__", "*.so", "_grouping.cpp", "_pairs.cpp"))
     return dst
 
 
@@ -201,6 +201,7 @@ def test_wheel_carries_resources_and_extension(wheel):
     shipped = {p.name for p in (ROOT / "pose_tf" / "resources").iterdir() if p.is_file()}
     assert {n.split("/")[-1] for n in names if n.startswith("pose_tf/resources/")} >= shipped
     assert [n for n in names if re.fullmatch(r"pose_tf/grouping/_grouping\..*\.so", n)], sorted(names)
+    assert [n for n in names if re.fullmatch(r"pose_tf/tracking/_pairs\..*\.so", n)], sorted(names)
     assert not [n for n in names if n.startswith("datasets/") or "__pycache__" in n]
 
 

@@ -1,18 +1,25 @@
-"""The pairwise tracker: determinism, lost-track re-identification, config, fitting, noise."""
+"""The pairwise tracker: determinism, lost-track re-identification, config, fitting, noise;
+its compiled per-frame work against the numpy reference (tests/tracking_reference.py)."""
+import itertools
 import math
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from conftest import DATA, need
 from pose_tf.core.config import load_config
 from pose_tf.core.errors import PoseTfError
 from pose_tf.core.pose import Pose
+from pose_tf.tracking import _pairs
 from pose_tf.tracking.fitting import fit_logistic, fit_tracker, identity_scores
 from pose_tf.tracking.simulator import NOISE_LEVELS, DetectorNoise, NoiseLevel
 from pose_tf.core.keypoints import COCO_SIGMAS
-from pose_tf.tracking.tracker import (FEATURES, PoseTracker, TrackerConfig, _assign, _pose_arrays, _Tracks,
-                                      load_tracker_config, pair_features, save_tracker_config, track_sequence)
+from pose_tf.tracking.tracker import (FEATURES, PoseTracker, TrackerConfig, _assign, _boxes, _iou, _pose_arrays,
+                                      _Tracks, load_tracker_config, pair_features, predict, save_tracker_config,
+                                      track_sequence)
+from tracking_reference import (ReferenceTracker, assign_ref, boxes_ref, iou_ref, logits_ref, pair_features_ref,
+                                predict_ref, update_ref)
 
 # A standing person, 17 COCO joints, about 200 px tall, origin at the hips' middle.
 FIGURE = np.array([
@@ -148,15 +155,23 @@ def log_odds(p):
     return np.log(p / (1 - p))
 
 
-def best_matching_gain(gain, row=0, used=()):
-    """Largest summed gain over every matching of positive-gain pairs, by enumeration."""
+def matchings(gain, row=0, used=()):
+    """Every matching of positive-gain pairs, as tuples of (row, column), by enumeration."""
     if row == len(gain):
-        return 0.0
-    best = best_matching_gain(gain, row + 1, used)                 # row left unlinked
+        yield ()
+        return
+    yield from matchings(gain, row + 1, used)                      # row left unlinked
     for col in range(gain.shape[1]):
         if col not in used and gain[row, col] > 0:
-            best = max(best, gain[row, col] + best_matching_gain(gain, row + 1, used + (col,)))
-    return best
+            for rest in matchings(gain, row + 1, used + (col,)):
+                yield ((row, col),) + rest
+
+
+def optimal_matchings(gain):
+    """(largest summed gain, the matchings that reach it) over every matching."""
+    scored = [(sum(gain[r, c] for r, c in m), m) for m in matchings(gain)]
+    best = max(value for value, _ in scored)
+    return best, [m for value, m in scored if value == best]
 
 
 def test_one_sure_link_beats_two_unlikely_ones():
@@ -175,7 +190,7 @@ def test_assignment_is_the_best_matching_on_random_cases():
         rows, cols = _assign(logit, gate)
         assert len(set(rows.tolist())) == len(rows) and len(set(cols.tolist())) == len(cols)
         assert (logit[rows, cols] > gate).all()
-        assert (logit[rows, cols] - gate).sum() == pytest.approx(best_matching_gain(logit - gate))
+        assert (logit[rows, cols] - gate).sum() == pytest.approx(optimal_matchings(logit - gate)[0])
 
 
 def test_empty_frames_and_no_people(config):
@@ -244,3 +259,161 @@ def test_identity_scores_by_hand():
     assert s["IDSW"] == 1
     # IDTP: 0<->5 (2) + 1<->6 (2) = 4; IDFN 1 (frame 2 of person 0); IDFP 2 (6 and 7 in frame 2)
     assert s["IDF1"] == pytest.approx(8 / 11)
+
+
+# --------------------------------------------------------------------------------------
+# The compiled per-frame work (pose_tf/tracking/cpp) against the numpy reference
+
+def copy_tracks(tracks):
+    out = _Tracks()
+    for key in ("ids", "labels", "joints", "motion"):
+        setattr(out, key, getattr(tracks, key).copy())
+    return out
+
+
+def random_state(rng, n_tracks, n_dets, frame):
+    """Tracks in the states a tracker reaches (first link or later, joints seen now, long
+    ago or never, lost for a few frames, one with no joint at all) and detections near and
+    far from them with joints missing (one with none, one an exact copy of another)."""
+    tracks = _Tracks()
+    xy = rng.uniform(0, 600, (n_tracks, 2, 17))
+    age = rng.choice([0.0, 1.0, 3.0, 12.0, np.inf], (n_tracks, 1, 17))
+    age[:1] = np.inf
+    tracks.joints = np.concatenate([xy, age], 1)
+    tracks.motion = np.stack([rng.normal(0, 5, n_tracks), rng.normal(0, 5, n_tracks),
+                              frame - rng.integers(1, 12, n_tracks), rng.integers(1, 5, n_tracks)], 1).astype(float)
+    tracks.ids, tracks.labels = np.arange(n_tracks), np.full(n_tracks, -1)
+    near = xy[rng.integers(0, n_tracks, n_dets)] if n_tracks else np.zeros((n_dets, 2, 17))
+    det_xy = near + rng.normal(0, 6, (n_dets, 2, 17)) + rng.choice([0.0, 300.0], (n_dets, 1, 1))
+    det_ok = rng.random((n_dets, 17)) < 0.7
+    det_ok[:1] = False
+    if n_dets > 2:
+        det_xy[-1], det_ok[-1] = det_xy[-2], det_ok[-2]
+    return tracks, det_xy, det_ok
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_compiled_pair_work_matches_numpy_reference_on_random_states(seed, config):
+    rng = np.random.default_rng(seed)
+    frame, memory = 20, config.joint_memory_frames
+    tracks, xy, ok = random_state(rng, rng.integers(0, 7), rng.integers(0, 7), frame)
+    for got, want in zip(predict(tracks, frame, memory), predict_ref(tracks, frame, memory)):
+        np.testing.assert_array_equal(got, want)
+    for first in (frame - 12, frame - 5, frame):            # none, some, all tracks lost
+        recent = tracks.last >= first
+        got = _pairs.seen_since(tracks.motion, first)
+        assert got is None if recent.all() else np.array_equal(got, recent)
+    box = _boxes(xy, ok)
+    np.testing.assert_array_equal(box, boxes_ref(xy, ok))
+    np.testing.assert_allclose(_iou(box, box[::-1].copy()), iou_ref(box, box[::-1]), rtol=0, atol=1e-15)
+    features = pair_features(tracks, xy, ok, frame, memory)
+    want = pair_features_ref(tracks, xy, ok, frame, memory)
+    assert features.shape == want.shape == (len(tracks), len(xy), len(FEATURES))
+    np.testing.assert_allclose(features, want, rtol=1e-12, atol=1e-12)
+    tracker = PoseTracker(config)
+    tracker.tracks = tracks
+    np.testing.assert_allclose(tracker._logits(xy, ok, frame), logits_ref(want, config), rtol=0, atol=1e-12)
+    # link a random matching: first links and later ones, joints seen and unseen
+    n = min(len(tracks), len(xy))
+    rows, cols = rng.permutation(len(tracks))[:n], rng.permutation(len(xy))[:n]
+    expected = copy_tracks(tracks)
+    update_ref(expected, rows, xy[cols], ok[cols], frame, config)
+    tracks.update(rows, cols, xy, ok, frame, config)
+    np.testing.assert_allclose(tracks.joints, expected.joints, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(tracks.motion, expected.motion, rtol=1e-12, atol=1e-12)
+
+
+def assert_lockstep(dets, config):
+    """The compiled tracker and the numpy reference side by side: the same ids every frame;
+    on the reference's state, the same features and log-odds (1e-12); after every update,
+    the same tracks (1e-9 px). Returns the number of frames scored."""
+    fast, ref = PoseTracker(config), ReferenceTracker(config)
+    worst = {"features": 0.0, "logits": 0.0, "state": 0.0}
+    scored = 0
+    for poses in dets:
+        ref.tracks.forget_lost(ref.frame + 1, config.max_lost_frames)   # as update() will
+        if len(ref.tracks) and poses:
+            xy, ok = _pose_arrays(poses)
+            args = (ref.tracks, xy, ok, ref.frame + 1, config.joint_memory_frames)
+            want = pair_features_ref(*args)
+            logits = PoseTracker._logits(ref, xy, ok, ref.frame + 1)
+            worst["features"] = max(worst["features"], np.abs(pair_features(*args) - want).max())
+            worst["logits"] = max(worst["logits"], np.abs(logits - logits_ref(want, config)).max())
+            scored += 1
+        assert [p.track_id for p in fast.update(poses)] == [p.track_id for p in ref.update(poses)]
+        np.testing.assert_array_equal(fast.tracks.ids, ref.tracks.ids)
+        known = np.isfinite(ref.tracks.joints)                           # ages never seen: inf
+        np.testing.assert_array_equal(known, np.isfinite(fast.tracks.joints))
+        state = [np.abs(fast.tracks.joints[known] - ref.tracks.joints[known]),
+                 np.abs(fast.tracks.motion - ref.tracks.motion)]
+        worst["state"] = max([worst["state"]] + [d.max(initial=0) for d in state])
+    assert worst["features"] < 1e-12 and worst["logits"] < 1e-12 and worst["state"] < 1e-9, worst
+    return scored
+
+
+def test_compiled_tracker_matches_numpy_reference_on_noisy_walkers(config):
+    for seed, level in enumerate(("low", "medium", "high")):
+        dets, _ = DetectorNoise(NOISE_LEVELS[level], seed=seed)(scene(40, gap_for=1, gap=range(12, 18), seed=seed))
+        assert assert_lockstep(dets, config) > 30
+
+
+def test_compiled_tracker_matches_numpy_reference_on_noisy_bonn_videos(config):
+    from pose_tf.io.posetrack import read_bonn
+
+    bonn = need(DATA / "posetrack_bonn")
+    test = [s for s in read_bonn(bonn / "tracks_all_videos.json") if s.split == "test"]
+    assert len(test) == 30
+    noise = DetectorNoise(NOISE_LEVELS["high"], seed=1)     # the benchmark's hardest detections
+    scored = sum(assert_lockstep(noise(s.poses(), stream=i)[0], config) for i, s in enumerate(test))
+    assert scored > 1400
+
+
+def test_compiled_assignment_matches_scipy_with_ties_and_zero_gains():
+    rng = np.random.default_rng(1)
+    for _ in range(400):
+        logit = rng.integers(-2, 4, rng.integers(1, 6, 2)).astype(float)   # gate 0: ties, zero gains
+        rows, cols = _assign(logit, 0.0)
+        ref_rows, ref_cols = assign_ref(logit, 0.0)
+        best, optima = optimal_matchings(logit)
+        links = tuple(zip(rows.tolist(), cols.tolist()))
+        assert links in optima                                     # positive gains only, optimal
+        assert logit[ref_rows, ref_cols].sum() == best             # the same value as scipy's
+        if len(optima) == 1:
+            assert links == tuple(zip(ref_rows.tolist(), ref_cols.tolist()))
+    for shape in [(1, 9), (9, 1), (8, 12), (12, 8), (25, 20), (30, 30)]:     # unique optima
+        logit = rng.normal(-1.0, 3.0, shape)
+        for got, want in zip(_assign(logit, -0.5), assign_ref(logit, -0.5)):
+            np.testing.assert_array_equal(got, want)
+    empty = _assign(np.zeros((0, 3)), 0.0)
+    assert [len(a) for a in empty] == [0, 0] and empty[0].dtype == np.int64
+
+
+def test_compiled_work_refuses_bad_arguments(config):
+    tracks, xy, ok = random_state(np.random.default_rng(0), 3, 3, frame=20)
+    before = tracks.joints.copy(), tracks.motion.copy()
+    bad_links = [([0, 0], [0, 1]), ([0, 1], [2, 2]), ([0, 3], [0, 1]), ([-1], [0]), ([0, 1], [0])]
+    for rows, cols in bad_links:                       # repeated, out of range, unequal lengths
+        with pytest.raises(ValueError):
+            tracks.update(np.array(rows), np.array(cols), xy, ok, 21, config)
+    np.testing.assert_array_equal(tracks.joints, before[0])      # nothing written
+    np.testing.assert_array_equal(tracks.motion, before[1])
+    with pytest.raises(ValueError, match="float64"):
+        pair_features(tracks, xy.astype(np.float32), ok, 21, 10)
+    with pytest.raises(ValueError, match="bool"):
+        pair_features(tracks, xy, ok[:, :5], 21, 10)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _pairs.pair_features(tracks.joints[:, :, ::-1], tracks.motion, xy, ok, 21, 10)
+    with pytest.raises(ValueError, match="NaN"):
+        _assign(np.array([[0.0, np.nan]]), 0.0)
+    with pytest.raises(TypeError):
+        _boxes(xy.tolist(), ok)
+
+
+def test_compiled_features_read_strided_poses():
+    tracks, xy, ok = random_state(np.random.default_rng(3), 4, 5, frame=20)
+    # poses as views: every other pose of a bigger array, joints reversed
+    big_xy, big_ok = np.repeat(xy, 2, 0)[:, :, ::-1], np.repeat(ok, 2, 0)[:, ::-1]
+    view_xy, view_ok = big_xy[::2, :, ::-1], big_ok[::2, ::-1]
+    assert not view_xy.flags.c_contiguous
+    np.testing.assert_array_equal(pair_features(tracks, view_xy, view_ok, 20, 10),
+                                  pair_features(tracks, xy, ok, 20, 10))

@@ -41,7 +41,8 @@ def training_pairs(frames: Sequence[Sequence[Pose]], labels: Sequence[Sequence[i
         row_of = {int(lab): r for r, lab in enumerate(tracks.labels)}
         rows = [row_of.get(int(lab), -1) for lab in ids]
         linked = np.array([r >= 0 for r in rows], bool)
-        tracks.update(np.array([r for r in rows if r >= 0], np.int64), xy[linked], ok[linked], frame, config)
+        tracks.update(np.array([r for r in rows if r >= 0], np.int64), np.flatnonzero(linked), xy, ok,
+                      frame, config)
         if (~linked).any():
             tracks.add(np.zeros((~linked).sum(), np.int64), xy[~linked], ok[~linked], frame, ids[~linked])
     if not feats:
