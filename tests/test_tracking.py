@@ -175,8 +175,8 @@ def optimal_matchings(gain):
 
 
 def test_one_sure_link_beats_two_unlikely_ones():
-    # track 0 is detection 0 at p=0.993; the crossed pairs are p=0.12, just over the shipped
-    # gate 0.05. Linking the two crossed pairs makes more links but a far smaller margin.
+    # track 0 is detection 0 at p=0.993; the crossed pairs are p=0.12, just over a gate of
+    # 0.05. Linking the two crossed pairs makes more links but a far smaller margin.
     p = [[0.993, 0.12], [0.12, 0.01]]
     rows, cols = _assign(log_odds(p), float(log_odds(0.05)))
     assert list(zip(rows.tolist(), cols.tolist())) == [(0, 0)]
