@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
-from typing import Deque, Iterable, Iterator, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Deque, Dict, Iterable, Iterator, Optional, Tuple
 
 import numpy as np
 
@@ -46,12 +46,15 @@ class TemporalSettings:
 
 @dataclass
 class _Frame:
-    """What aggregation keeps of a frame: its own (raw) maps and its flow grid."""
+    """What aggregation keeps of a frame: its own (raw) maps, its flow grid, and its flows
+    to other frames (by their serial number)."""
     item: object
     image: Optional[np.ndarray]
     maps: Optional[np.ndarray]
     cell_to_image: Optional[Tuple[float, float, float, float]]
+    serial: int = 0
     grey: Optional[np.ndarray] = None     # sampled at flow_scale points per cell
+    flows: Dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def flow_grid(image: np.ndarray, cell_to_image, maps_hw, flow_scale: int) -> np.ndarray:
@@ -137,8 +140,8 @@ class TemporalAggregator:
         ahead = window if self.settings.mode == "offline" else 0
         buffer: Deque[_Frame] = deque()
         waiting = 0     # frames in the buffer not yet emitted (the newest ones)
-        for item in items:
-            buffer.append(_Frame(item, item.image, item.maps, item.cell_to_image))
+        for serial, item in enumerate(items):
+            buffer.append(_Frame(item, item.image, item.maps, item.cell_to_image, serial))
             waiting += 1
             if waiting > ahead:     # the frame `ahead` places back has its future neighbours
                 yield self._emit(buffer, len(buffer) - 1 - ahead)
@@ -165,6 +168,13 @@ class TemporalAggregator:
                                    self.settings.flow_scale)
         return frame.grey
 
+    def _flow(self, start: _Frame, end: _Frame) -> np.ndarray:
+        """Flow from `start` to `end`, computed once per ordered pair: offline aggregation
+        asks for each pair from both of its frames (forward for one, backward for the other)."""
+        if end.serial not in start.flows:
+            start.flows[end.serial] = self.flow(self._grey(start), self._grey(end))
+        return start.flows[end.serial]
+
     def _aggregate(self, frame: _Frame, neighbours) -> np.ndarray:
         total = frame.maps.astype(np.float32).copy()
         weight = np.ones(frame.maps.shape[:2] + (1,), np.float32)
@@ -172,8 +182,7 @@ class TemporalAggregator:
             if other.maps is None or other.maps.shape != frame.maps.shape or \
                     other.image.shape != frame.image.shape:
                 continue
-            forward = self.flow(self._grey(frame), self._grey(other))
-            backward = self.flow(self._grey(other), self._grey(frame))
+            forward, backward = self._flow(frame, other), self._flow(other, frame)
             confidence = consistency(forward, backward, self.settings.consistency_cells)
             w = (self.settings.decay ** distance) * confidence[..., None]
             total += w * warp(other.maps.astype(np.float32), forward)
