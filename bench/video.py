@@ -7,6 +7,10 @@ stage in one thread (what `pose-tf track --no-pipeline` does) and once pipelined
 in threads with bounded queues, the default). The two paths take turns over --rounds
 rounds so a load change on the shared CPU hits both alike; the best round of each counts.
 Every drawn frame and every pose of the two paths is compared: `identical` must be true.
+`cores_busy` is CPU time over wall time; `ideal_speedup` is what perfect overlap could
+give at most: the CPU time of one pipelined network worker's call (timed alone) plus the
+rest of the sequential frame, spread over the machine's cores (ONNX Runtime and TFLite,
+whose workers run one thread each; not TensorFlow, whose shared pool spins).
 
 Backends: the shipped default model run by TensorFlow in float32 ("tf-float32") and with
 oneDNN's automatic bfloat16 rewrite ("tf-bfloat16": only where the CPU has AVX-512 BF16 or
@@ -80,7 +84,7 @@ def run_path(estimator, clip: Path, frames: int, pipelined: bool, out: Path):
 
     video = VideoSource(str(clip), frames)
     times = StageTimes()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     with VideoWriter(out, video.fps) as writer:
         recorder = RecordingWriter(writer)
         stages = video_stages(estimator, times, tracker=PoseTracker(load_tracker_config(None)),
@@ -89,9 +93,12 @@ def run_path(estimator, clip: Path, frames: int, pipelined: bool, out: Path):
         source = (VideoFrame(index, image) for index, image in enumerate(video))
         run = run_pipelined if pipelined else run_sequential
         poses = [[(p.track_id, p.keypoints.copy()) for p in item.poses] for item in run(source, stages)]
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     count = max(len(poses), 1)
-    return len(poses) / wall, {k: round(v / count, 2) for k, v in times.ms.items()}, recorder.digests, poses
+    stages = {k: round(v / count, 2) for k, v in times.ms.items()}
+    # cores kept busy: what a path could gain from more overlap on this many cores
+    stages["cores_busy"] = round(cpu / wall, 2)
+    return len(poses) / wall, stages, recorder.digests, poses
 
 
 def same_poses(a, b) -> bool:
@@ -114,9 +121,37 @@ def bench_clip(estimator, clip: Path, args, out_dir: Path) -> dict:
     identical = outputs["sequential"][0] == outputs["pipelined"][0] and \
         same_poses(outputs["sequential"][1], outputs["pipelined"][1])
     seq, pipe = best["sequential"][0], best["pipelined"][0]
+    bound = overlap_bound(estimator, clip, seq, best["sequential"][1])
     return {"frames": len(outputs["sequential"][0]), "sequential_fps": round(seq, 2),
             "pipelined_fps": round(pipe, 2), "speedup": round(pipe / seq, 3), "identical": identical,
-            "stage_ms_sequential": best["sequential"][1], "stage_ms_pipelined": best["pipelined"][1]}
+            "stage_ms_sequential": best["sequential"][1], "stage_ms_pipelined": best["pipelined"][1],
+            **bound}
+
+
+def overlap_bound(estimator, clip: Path, sequential_fps: float, sequential_stages: dict,
+                  frames: int = 20) -> dict:
+    """The most any overlap can give on this machine's cores: the CPU time of one
+    pipelined network worker's call (one thread, timed alone, nothing else running) plus
+    the rest of the sequential path's frame time, spread perfectly over the cores."""
+    from pose_tf.io.video import VideoSource
+
+    worker = estimator.for_workers(2)
+    if worker.network is estimator.network:
+        # TensorFlow's workers share one pool whose threads spin while they wait: its
+        # CPU time is not the work done, so no bound is computed from it
+        return {"ideal_speedup": None}
+    images = list(VideoSource(str(clip), frames))
+    worker.predict_maps(images[0])
+    start = time.process_time()
+    for image in images:
+        worker.predict_maps(image)
+    network_ms = 1e3 * (time.process_time() - start) / len(images)
+    rest_ms = 1e3 / sequential_fps - sequential_stages["network"]
+    cores = len(os.sched_getaffinity(0))
+    ideal_fps = 1e3 * cores / (network_ms + rest_ms)
+    return {"worker_network_cpu_ms": round(network_ms, 2), "other_ms_per_frame": round(rest_ms, 2),
+            "cores": cores, "ideal_pipelined_fps": round(ideal_fps, 2),
+            "ideal_speedup": round(ideal_fps / sequential_fps, 3)}
 
 
 def main():
@@ -146,7 +181,8 @@ def main():
                 entry[backend] = r = bench_clip(estimator, VIDEOS / clip_name, args, out_dir)
                 print(f"{clip_name:26s} {backend:12s} sequential {r['sequential_fps']:6.2f} fps  "
                       f"pipelined {r['pipelined_fps']:6.2f} fps  x{r['speedup']:.2f}  "
-                      f"identical {r['identical']}  stages/frame (ms, sequential) {r['stage_ms_sequential']}",
+                      f"identical {r['identical']}  perfect overlap: x{r['ideal_speedup'] or float('nan'):.2f}  "
+                      f"stages/frame (ms, sequential) {r['stage_ms_sequential']}",
                       flush=True)
     if args.json:
         from pose_tf.io.files import write_json_atomic

@@ -228,3 +228,34 @@ def test_head_layers_must_be_hint_layers():
     with pytest.raises(ValueError, match="head_layers must be hint_layers"):
         DistillationSetting(teacher="t.pb", head_layers=["fpn_smooth_relu2"], head_weight=1.0,
                             **SECTIONED).validate()
+
+
+def test_chained_hints_regress_the_students_own_trunk_features(tmp_path):
+    """hint_mode chained: the hint layers themselves (on the student's own path, no
+    projection) regress the teacher's features resampled to their stride and clipped;
+    the teacher-fed heads still learn."""
+    from pose_tf.training.distill import relative_error, section_targets
+
+    path = _toy_trunk_teacher(tmp_path / "teacher.pb")
+    setting = _distill_setting(tmp_path, path, head_weight=2.0, hint_clip=6.0,
+                               head_layers=["Conv2d_5_pw_act", "Conv2d_11_pw_act"],
+                               **dict(SECTIONED, hint_mode="chained"))
+    trainer = Trainer(setting, dataset_fn=synthetic_dataset_fn())
+    assert trainer.hint_strides == [2, 8, 16] and trainer.sections is None
+    assert not trainer.hint_projections
+    images, targets = next(iter(synthetic_dataset_fn()(tf.distribute.InputContext())))
+    outputs = trainer.train_model(images, training=False)
+    names = SECTIONED["hint_layers"]
+    import keras
+
+    own = keras.Model(trainer.model.inputs, [trainer.model.get_layer(n).output for n in names])(
+        images, training=False)
+    _, teacher_features = trainer.teacher(images)
+    expected = tf.add_n([relative_error(s, t) for s, t in zip(
+        own, section_targets([2, 8, 16], images, teacher_features, 6.0))])
+    _, parts = trainer._losses(images, targets, outputs)
+    np.testing.assert_allclose(parts["loss_hint"].numpy(), expected.numpy(), rtol=1e-5)
+    figures = trainer.run()
+    assert figures["loss"] == pytest.approx(figures["loss_teacher"] + 0.5 * figures["loss_hint"]
+                                            + 2.0 * figures["loss_heads"], rel=1e-4)
+    trainer.close()

@@ -12,6 +12,7 @@ finding, so grouping runs once on better maps instead of merging skeletons after
 """
 from __future__ import annotations
 
+import copy
 import time
 from typing import Optional, Sequence, Tuple
 
@@ -79,6 +80,13 @@ class Estimator:
         estimator = cls(load_network(path, layout), **kwargs)
         estimator.precision = precision if estimator.network.runs_in_tensorflow else "as exported"
         return estimator
+
+    def for_workers(self, workers: int) -> "Estimator":
+        """This estimator as `workers` threads should call `predict_maps` at once: the same
+        settings, the network's `for_workers` (cores split between the calls)."""
+        other = copy.copy(self)
+        other.network = self.network.for_workers(workers)
+        return other
 
     def _canvas(self):
         """The letterbox canvas rule: a fixed-input network's size, else "box" / "fit"."""

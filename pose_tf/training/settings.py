@@ -189,7 +189,10 @@ class DistillationSetting:
            student layer `hint_layers[i]` against teacher tensor `hint_tensors[i]`
            (hint_mode "projected"), or of the student's trunk section ending at
            `hint_layers[i]`, run on the teacher's tensor i-1 (the first on the image),
-           against teacher tensor i (hint_mode "sectioned", block-wise distillation).
+           against teacher tensor i (hint_mode "sectioned", block-wise distillation), or
+           of student layer `hint_layers[i]` itself, on the student's own path, against
+           teacher tensor i (hint_mode "chained": the stitched trunk, after block-wise
+           training, corrects the error its sections compound).
     """
 
     teacher: str = ""                      # frozen graph .pb; empty = no distillation
@@ -205,11 +208,11 @@ class DistillationSetting:
     hint_layers: List[str] = field(default_factory=lambda: ["fpn_smooth_relu"])
     hint_tensors: List[str] = field(default_factory=lambda: ["feat_concat:0"])
     hint_weight: float = 0.0               # per hint
-    hint_mode: Literal["projected", "sectioned"] = "projected"
-    # sectioned: teacher features are clipped to this before they feed or teach a section
+    hint_mode: Literal["projected", "sectioned", "chained"] = "projected"
+    # sectioned, chained: teacher features are clipped to this before they feed or teach a section
     # (6 for a relu6 student under an unbounded-ReLU teacher); 0 = no clipping.
     hint_clip: float = 0.0
-    # sectioned: the neck and heads also run on the teacher's features at these hint
+    # sectioned, chained: the neck and heads also run on the teacher's features at these hint
     # layers (each one of hint_layers) and regress the teacher's maps, weighted by
     # head_weight, so they learn from good features while the trunk is still learning.
     head_layers: List[str] = field(default_factory=list)

@@ -217,21 +217,28 @@ class Trainer:
 
     # -- steps -------------------------------------------------------------------------
     def _training_model(self):
-        """The model as trained: its stage outputs, plus one projected feature per hint
-        when distillation has hints (the projections are not part of the saved model)."""
+        """The model as trained: its stage outputs, plus one hint feature per hint when
+        distillation has hints (projected: through 1x1 projections that are not part of
+        the saved model; chained: the hint layers themselves)."""
         distillation = self.setting.distillation
         self.sections = self.head_model = None
+        self.hint_strides = []
         if self.teacher is None or distillation.hint_weight <= 0:
             return self.model
         probes = self.teacher(tf.zeros([1, 64, 64, 3]))[1]
+        if distillation.hint_mode in ("sectioned", "chained") and \
+                distillation.head_weight > 0 and distillation.head_layers:
+            # the neck and heads alone, fed at the named trunk layers (same layers)
+            inputs = [self.model.get_layer(n).output for n in distillation.head_layers]
+            self.head_model = keras.Model(inputs, self.model.outputs, name="heads")
         if distillation.hint_mode == "sectioned":
             self.sections = self._sections(probes)
-            if distillation.head_weight > 0 and distillation.head_layers:
-                # the neck and heads alone, fed at the named trunk layers (same layers)
-                inputs = [self.model.get_layer(n).output for n in distillation.head_layers]
-                self.head_model = keras.Model(inputs, self.model.outputs, name="heads")
             return self.model
         outputs = list(self.model.outputs)
+        if distillation.hint_mode == "chained":
+            self.hint_strides = self._hint_strides(probes)
+            outputs += [self.model.get_layer(n).output for n in distillation.hint_layers]
+            return keras.Model(self.model.inputs, outputs, name=f"{self.model.name}_distill")
         for index, (name, probe) in enumerate(zip(distillation.hint_layers, probes)):
             try:
                 feature = self.model.get_layer(name).output
@@ -245,15 +252,25 @@ class Trainer:
         return keras.Model(self.model.inputs, outputs, name=f"{self.model.name}_distill")
 
     def _sections(self, probes):
-        """(chains, strides) of the sectioned hints, each layer's width checked against
-        the teacher tensor it must reproduce."""
+        """(chains, strides) of the sectioned hints."""
         from .distill import section_chains
 
-        names = self.setting.distillation.hint_layers
         try:
-            chains = section_chains(self.model, names)
+            chains = section_chains(self.model, self.setting.distillation.hint_layers)
         except PoseTfError as exc:
             raise PoseTfError(f"{self.setting.path}: {exc}") from None
+        return chains, self._hint_strides(probes)
+
+    def _hint_strides(self, probes) -> list:
+        """Each hint layer's stride, its width checked against the teacher tensor it must
+        reproduce (sectioned and chained hints have no projection)."""
+        names = self.setting.distillation.hint_layers
+        for name in names:
+            try:
+                self.model.get_layer(name)
+            except ValueError:
+                raise PoseTfError(f"{self.setting.path}: distillation.hint_layers: {name!r} "
+                                  f"is not a layer of the model") from None
         probe_model = keras.Model(self.model.inputs, [self.model.get_layer(n).output for n in names])
         features = probe_model(tf.zeros([1, 64, 64, 3]))
         strides = []
@@ -261,17 +278,18 @@ class Trainer:
             if feature.shape[-1] != probe.shape[-1]:
                 raise PoseTfError(f"{self.setting.path}: distillation.hint_layers: {name!r} has "
                                   f"{feature.shape[-1]} channels, its teacher tensor "
-                                  f"{probe.shape[-1]} (sectioned hints need equal widths)")
+                                  f"{probe.shape[-1]} ({self.setting.distillation.hint_mode} "
+                                  f"hints need equal widths)")
             strides.append(64 // int(feature.shape[1]))
-        return chains, strides
+        return strides
 
     def _losses(self, images, targets, outputs):
         """Per-example total [B] and the named [B] parts (label, teacher, hint, last stage)."""
         setting = self.setting
         paf_weight = setting.training.paf_loss_weight
         hints = []
-        if self.hint_projections:
-            count = len(self.hint_projections)
+        count = len(self.hint_projections) or len(self.hint_strides)
+        if count:
             outputs, hints = outputs[:-count], outputs[-count:]
         label, per_stage = masked_mse(outputs, targets, paf_weight)
         parts = {"loss_last_stage": per_stage[-1]}
@@ -288,21 +306,27 @@ class Trainer:
                               layout.paf_offset, paf_weight)
         total = distillation.label_weight * label + distillation.weight * taught
         parts.update({"loss_labels": label, "loss_teacher": taught})
-        if hints:
+        fed = None
+        if hints and self.hint_strides:
+            from .distill import relative_error, section_targets
+
+            fed = section_targets(self.hint_strides, images, teacher_hints, distillation.hint_clip)
+            hinted = tf.add_n([relative_error(h, t) for h, t in zip(hints, fed)])
+        elif hints:
             hinted = tf.add_n([hint_loss(h, t) for h, t in zip(hints, teacher_hints)])
         elif self.sections:
             from .distill import section_targets, sectioned_hint_losses
 
             chains, strides = self.sections
-            targets = section_targets(strides, images, teacher_hints, distillation.hint_clip)
-            hinted = tf.add_n(sectioned_hint_losses(chains, images, targets))
-            if self.head_model is not None:
-                fed = [targets[distillation.hint_layers.index(n)] for n in distillation.head_layers]
-                headed = teacher_loss(self.head_model(fed, training=True), teacher_maps,
-                                      self.teacher.mask, tf.ones_like(label),
-                                      layout.paf_offset, paf_weight)
-                total += distillation.head_weight * headed
-                parts["loss_heads"] = headed
+            fed = section_targets(strides, images, teacher_hints, distillation.hint_clip)
+            hinted = tf.add_n(sectioned_hint_losses(chains, images, fed))
+        if self.head_model is not None:
+            inputs = [fed[distillation.hint_layers.index(n)] for n in distillation.head_layers]
+            headed = teacher_loss(self.head_model(inputs, training=True), teacher_maps,
+                                  self.teacher.mask, tf.ones_like(label),
+                                  layout.paf_offset, paf_weight)
+            total += distillation.head_weight * headed
+            parts["loss_heads"] = headed
         if hints or self.sections:
             total += distillation.hint_weight * hinted
             parts["loss_hint"] = hinted

@@ -89,14 +89,18 @@ class StageTimes:
 
 class ParallelMap:
     """A stateless stage, `fn(item) -> item`, that the pipelined path runs in `workers`
-    threads at once (results put back in order). On 2 cores, two single-frame network
-    calls side by side keep both cores busier than one call spread over both, while the
-    other stages fill the gaps. The sequential path simply maps `fn`."""
+    threads at once (results put back in order), calling `parallel_fn` (by default `fn`;
+    the same results, e.g. a network splitting the cores between the calls). On 2 cores,
+    two single-frame network calls side by side keep both cores busier than one call
+    spread over both, while the other stages fill the gaps. The sequential path simply
+    maps `fn`."""
 
-    def __init__(self, fn: Callable[[VideoFrame], VideoFrame], workers: int = 2):
+    def __init__(self, fn: Callable[[VideoFrame], VideoFrame], workers: int = 2,
+                 parallel_fn: Optional[Callable[[VideoFrame], VideoFrame]] = None):
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.fn, self.workers = fn, workers
+        self.parallel_fn = parallel_fn or fn
 
     def __call__(self, items: Iterator[VideoFrame]) -> Iterator[VideoFrame]:
         return map(self.fn, items)
@@ -164,7 +168,7 @@ def _feed(items: Iterable, link: _Link) -> None:
 
 def _parallel_threads(stage: ParallelMap, link_in: _Link, link_out: _Link, stop: threading.Event,
                       queue_size: int) -> List[threading.Thread]:
-    """A dispatcher numbering the items, `stage.workers` workers applying `stage.fn`, and a
+    """A dispatcher numbering the items, `stage.workers` workers applying `stage.parallel_fn`, and a
     collector passing the results on in their original order."""
     tasks = _Link(stage.workers, stop)
     results = _Link(queue_size + stage.workers, stop)
@@ -190,7 +194,7 @@ def _parallel_threads(stage: ParallelMap, link_in: _Link, link_out: _Link, stop:
                 return
             index, item = task
             try:
-                results.put((index, stage.fn(item)))
+                results.put((index, stage.parallel_fn(item)))
             except BaseException as error:
                 results.put((index, _Failure(error)))
 

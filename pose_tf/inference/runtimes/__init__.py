@@ -9,6 +9,7 @@ framework runs underneath. `load_network(path)` picks the backend from the path.
 from __future__ import annotations
 
 import os
+import threading
 from typing import Callable, Optional, Tuple
 
 import numpy as np
@@ -29,6 +30,49 @@ class Network:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def for_workers(self, workers: int) -> "Network":
+        """This network as `workers` threads should call it at once (the pipelined video
+        path). TensorFlow runs concurrent calls on its own thread pools, so a TensorFlow
+        network is its own answer; runtimes with per-call thread pools or state override it."""
+        return self
+
+
+
+class _Wrapped(Network):
+    """A network standing in for `base` (same layout and geometry)."""
+
+    def __init__(self, base: Network):
+        self.__dict__.update({k: getattr(base, k) for k in
+                              ("layout", "stride", "input_multiple", "pad_value", "fixed_input",
+                               "path", "runs_in_tensorflow")})
+
+
+class PerThread(_Wrapped):
+    """One copy of a network per calling thread, made by `make()` on its first call: for
+    runtimes whose calls hold state (TFLite's interpreter has one input tensor)."""
+
+    def __init__(self, base: Network, make: Callable[[], Network]):
+        super().__init__(base)
+        self._make, self._local = make, threading.local()
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        copy = getattr(self._local, "network", None)
+        if copy is None:
+            copy = self._local.network = self._make()
+        return copy(batch)
+
+
+class Serialized(_Wrapped):
+    """Calls of `base` one at a time, whatever thread makes them (a device runtime whose
+    context takes one call at a time)."""
+
+    def __init__(self, base: Network):
+        super().__init__(base)
+        self._base, self._lock = base, threading.Lock()
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        with self._lock:
+            return self._base(batch)
 
 # (predicate on path, factory(path, layout_name_or_None) -> Network), tried in order.
 _BACKENDS: list = []

@@ -14,9 +14,15 @@ import numpy as np
 
 from ...core.errors import PoseTfError
 from .. import artefact
-from . import Network, register_backend, resolve_layout
+from . import Network, PerThread, Serialized, register_backend, resolve_layout
 
 NUM_THREADS = int(os.environ.get("POSE_TF_NUM_THREADS", "2"))
+
+
+def threads_per_worker(workers: int) -> int:
+    """The cores split between `workers` concurrent calls: on 2 cores two single-threaded
+    runs side by side beat two 2-thread runs fighting over them (bench/video.py)."""
+    return max(1, NUM_THREADS // max(1, workers))
 
 
 def _layout_of(path, layout: Optional[str]):
@@ -56,7 +62,7 @@ class SavedModelNetwork(Network):
         return self._maps(images=x)["maps"].numpy()
 
 
-def _tflite_interpreter(path):
+def _tflite_interpreter(path, threads: int):
     """LiteRT's interpreter (the maintained one); TensorFlow's deprecated copy as fallback."""
     try:
         from ai_edge_litert.interpreter import Interpreter
@@ -71,19 +77,19 @@ def _tflite_interpreter(path):
                               "interpreter of its own): pip install 'pose-tf[tflite]'") from None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return fallback(model_path=path, num_threads=NUM_THREADS)
-    return Interpreter(model_path=path, num_threads=NUM_THREADS)
+            return fallback(model_path=path, num_threads=threads)
+    return Interpreter(model_path=path, num_threads=threads)
 
 
 class TFLiteNetwork(Network):
     runs_in_tensorflow = False
 
-    def __init__(self, path, layout=None):
+    def __init__(self, path, layout=None, threads: int = NUM_THREADS):
         self.path = path
         self.layout, info = _layout_of(path, layout)
         _take_geometry(self, info)
         try:
-            self._interpreter = _tflite_interpreter(path)
+            self._interpreter = _tflite_interpreter(path, threads)
         except ValueError as exc:
             raise PoseTfError(f"{path}: not a TFLite model ({str(exc).splitlines()[0][:200]})") from None
         self._input = self._interpreter.get_input_details()[0]
@@ -108,6 +114,13 @@ class TFLiteNetwork(Network):
         self._interpreter.invoke()
         return _dequantize(self._interpreter.get_tensor(self._output["index"]), self._output)
 
+    def for_workers(self, workers: int) -> Network:
+        """An interpreter per worker thread (one interpreter holds one input tensor)."""
+        if workers <= 1:
+            return self
+        threads = threads_per_worker(workers)
+        return PerThread(self, lambda: TFLiteNetwork(self.path, self.layout.name, threads))
+
 
 def _quantize(batch: np.ndarray, detail) -> np.ndarray:
     dtype = detail["dtype"]
@@ -128,7 +141,7 @@ def _dequantize(values: np.ndarray, detail) -> np.ndarray:
 class OnnxNetwork(Network):
     runs_in_tensorflow = False
 
-    def __init__(self, path, layout=None):
+    def __init__(self, path, layout=None, threads: int = NUM_THREADS, spinning: bool = True):
         try:
             import onnxruntime as ort
         except ImportError:
@@ -138,8 +151,10 @@ class OnnxNetwork(Network):
         self.layout, info = _layout_of(path, layout)
         _take_geometry(self, info)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = NUM_THREADS
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        if not spinning:    # idle pool threads sleep instead of taking a core from the others
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
                      if p in ort.get_available_providers()]
         try:
@@ -155,6 +170,13 @@ class OnnxNetwork(Network):
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         (maps,) = self._session.run(None, {self._input_name: np.ascontiguousarray(batch, np.float32)})[:1]
         return maps
+
+    def for_workers(self, workers: int) -> Network:
+        """A session splitting the cores between the workers (a session's run may be
+        called from several threads at once)."""
+        if workers <= 1:
+            return self
+        return OnnxNetwork(self.path, self.layout.name, threads_per_worker(workers), spinning=False)
 
 
 class TensorRTNetwork(Network):
@@ -210,6 +232,10 @@ class TensorRTNetwork(Network):
         check(cudart.cudaMemcpyAsync(maps.ctypes.data, d_out, maps.nbytes, to_host, self._stream))
         check(cudart.cudaStreamSynchronize(self._stream))
         return maps
+
+    def for_workers(self, workers: int) -> Network:
+        """One execution context, one stream and its buffers: calls take turns."""
+        return self if workers <= 1 else Serialized(self)
 
 
 def _is_saved_model(path: str) -> bool:
