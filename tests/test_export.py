@@ -116,6 +116,51 @@ def test_keras_savedmodel_tflite_onnx_match_keras(keras_model, keras_exports):
         assert heat.max() <= tolerance and paf.max() <= tolerance, (fmt, heat.max(), paf.max())
 
 
+
+@pytest.mark.parametrize("fmt", ["savedmodel", "tflite", "onnx"])
+def test_networks_for_two_workers_give_the_same_maps_from_two_threads(keras_exports, fmt):
+    """The pipelined video path calls `for_workers(2)` from two threads at once: each call
+    gets exactly the maps the network gives alone (TFLite: an interpreter per thread;
+    ONNX Runtime: one thread per call, the same kernels)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    network = load_network(keras_exports[fmt])
+    worker = network.for_workers(2)
+    assert worker.layout == network.layout and worker.stride == network.stride
+    assert worker.fixed_input == network.fixed_input and worker.pad_value == network.pad_value
+    images = real_batches(2)
+    alone = [network(image) for image in images]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(worker, images * 3))
+    for index, maps in enumerate(together):
+        np.testing.assert_array_equal(maps, alone[index % len(images)])
+
+
+def test_a_serialized_network_takes_one_call_at_a_time():
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pose_tf.inference.runtimes import Network, Serialized
+
+    class Probe(Network):
+        layout, inside, most = None, 0, 0
+        lock = threading.Lock()
+
+        def __call__(self, batch):
+            with self.lock:
+                self.inside += 1
+                self.most = max(self.most, self.inside)
+            time.sleep(0.01)
+            with self.lock:
+                self.inside -= 1
+            return batch
+
+    probe = Probe()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(Serialized(probe), [np.zeros(1)] * 8))
+    assert probe.most == 1
+
 def test_keras_int8_tflite_is_full_integer_and_close(keras_model, tmp_path):
     calibration = need(COCO_MINI / "train2017")     # calibrate on train, compare on val
     out = tmp_path / "m.tflite"

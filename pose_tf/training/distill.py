@@ -22,6 +22,11 @@ must have the teacher's channel count). Every section then learns at once from a
 one section away instead of waiting for the sections before it, which is what makes a
 trunk learn in the step budget of a 2-core machine. The sections are the student's own
 layers, so the stitched network is simply the student.
+
+Or *chained* hints, the step after block-wise training: the student's own hint layers,
+on its own path (no projection, equal widths), regress the teacher's features, so the
+stitched trunk learns to correct the error its sections compound (the default model's
+second leg: end-to-end teacher MSE -29%, val AP 0.026 -> 0.066).
 """
 from __future__ import annotations
 
