@@ -62,7 +62,7 @@ class SavedModelNetwork(Network):
         return self._maps(images=x)["maps"].numpy()
 
 
-def _tflite_interpreter(path, threads: int):
+def _tflite_interpreter(path, threads: int = NUM_THREADS):
     """LiteRT's interpreter (the maintained one); TensorFlow's deprecated copy as fallback."""
     try:
         from ai_edge_litert.interpreter import Interpreter
