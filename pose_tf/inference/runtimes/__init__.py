@@ -37,7 +37,6 @@ class Network:
         return self
 
 
-
 class _Wrapped(Network):
     """A network standing in for `base` (same layout and geometry)."""
 
@@ -73,6 +72,7 @@ class Serialized(_Wrapped):
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         with self._lock:
             return self._base(batch)
+
 
 # (predicate on path, factory(path, layout_name_or_None) -> Network), tried in order.
 _BACKENDS: list = []
