@@ -259,3 +259,27 @@ def test_chained_hints_regress_the_students_own_trunk_features(tmp_path):
     assert figures["loss"] == pytest.approx(figures["loss_teacher"] + 0.5 * figures["loss_hint"]
                                             + 2.0 * figures["loss_heads"], rel=1e-4)
     trainer.close()
+
+
+def test_peak_weight_scales_heatmap_errors_by_the_teachers_value():
+    """Focal L2: a heatmap cell's squared error counts 1 + peak_weight * teacher value;
+    PAF channels (paf_weight) and the background keep plain weights."""
+    import tensorflow as tf
+
+    from pose_tf.training.distill import teacher_loss
+
+    teacher = np.zeros([1, 2, 2, 4], np.float32)     # 2 parts, 1 background, 1 PAF channel
+    teacher[0, 0, 0, 0] = 0.5
+    student = teacher.copy()
+    student[0, 0, 0, 0] = 0.0          # error 0.25 where the teacher says 0.5
+    student[0, 1, 1, 1] = 0.2          # error 0.04 where the teacher says 0
+    student[0, 1, 1, 2] = 0.1          # background error 0.01
+    student[0, 0, 1, 3] = 0.3          # PAF error 0.09
+    args = ([tf.constant(student)], tf.constant(teacher), tf.ones([4]), tf.ones([1]), 3)
+    plain = float(teacher_loss(*args, paf_weight=2.0)[0])
+    focal = float(teacher_loss(*args, paf_weight=2.0, num_parts=2, peak_weight=10.0)[0])
+    cells = 2 * 2 * 4
+    assert plain == pytest.approx((0.25 + 0.04 + 0.01 + 2 * 0.09) / cells, rel=1e-5)
+    assert focal == pytest.approx(((1 + 10 * 0.5) * 0.25 + 0.04 + 0.01 + 2 * 0.09) / cells, rel=1e-5)
+    with pytest.raises(ValueError, match="peak_weight"):
+        DistillationSetting(peak_weight=-1.0).validate()

@@ -122,11 +122,14 @@ class Teacher:
 
 
 def teacher_loss(outputs, teacher_maps, channel_mask, sample_weight, paf_offset: int,
-                 paf_weight: float = 1.0):
+                 paf_weight: float = 1.0, num_parts: int = 0, peak_weight: float = 0.0):
     """Per-example [B] MSE of every stage against the teacher's maps, summed over stages.
 
     channel_mask [C]: channels the teacher has; sample_weight [B]: 1 where the teacher
     supervises the sample; PAF errors are scaled by `paf_weight` as in the label loss.
+    `peak_weight` > 0 is a focal L2 on the first `num_parts` (heatmap) channels: each
+    squared error there is scaled by 1 + peak_weight * the teacher's value, so the few
+    cells near a joint are not outweighed by the many empty ones (decoding reads peaks).
     """
     import tensorflow as tf
 
@@ -134,6 +137,9 @@ def teacher_loss(outputs, teacher_maps, channel_mask, sample_weight, paf_offset:
     scale = np.ones(channels, np.float32)
     scale[paf_offset:] = paf_weight
     weight = channel_mask * tf.constant(scale)
+    if peak_weight > 0:
+        is_part = tf.constant(np.arange(channels) < num_parts, tf.float32)
+        weight = weight * (1.0 + peak_weight * is_part * tf.maximum(teacher_maps, 0.0))
     total = 0.0
     for output in outputs:
         error = weight * tf.square(tf.cast(output, tf.float32) - teacher_maps)
