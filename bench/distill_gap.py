@@ -1,0 +1,132 @@
+#!/usr/bin/env python
+"""Where a distilled student loses its AP against the teacher: maps and features swapped.
+
+On one COCO set, the student's and the teacher's maps are predicted once per image (the
+estimator's letterbox, 368x432 box, scale 1, no flip: what `pose-tf evaluate` does) and
+decoded five ways with the same post-processing, each scored by pycocotools:
+
+  student            the student's maps                       (= pose-tf evaluate --model M)
+  teacher            the teacher's maps, in the student's layout
+  s_heatmaps+t_pafs  the student's heatmaps, the teacher's PAFs
+  t_heatmaps+s_pafs  the teacher's heatmaps, the student's PAFs
+  heads_on_teacher   the student's neck and heads run on the teacher's trunk features at
+                     the setting's `distillation.head_layers` (area-resampled to the
+                     student's stride and clipped as in training), the student's trunk unused
+
+A swap that scores near the teacher says the swapped-in half is what the student lacks.
+The student must share the teacher's layout (openpose18 here): maps are swapped channel by
+channel. The student must be a Keras file for `heads_on_teacher`.
+
+    python bench/distill_gap.py [--model M.keras] [--setting setting/distill_focal.yaml]
+                                [--split train2017|val2017] [--limit N] [--json out.json]
+"""
+import argparse
+import contextlib
+import io
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SHARED = ROOT.parent / "shared"
+VARIANTS = ("student", "teacher", "s_heatmaps+t_pafs", "t_heatmaps+s_pafs", "heads_on_teacher")
+
+
+def parse_args():
+    from pose_tf.commands._model_args import DEFAULT_MODEL
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", default=str(DEFAULT_MODEL), help="the student (.keras)")
+    p.add_argument("--setting", default=str(ROOT / "setting" / "distill_focal.yaml"),
+                   help="the student's distillation setting (teacher, hint tensors, head layers)")
+    p.add_argument("--split", default="train2017", choices=["train2017", "val2017"],
+                   help="coco_mini split; settings are chosen on train2017")
+    p.add_argument("--limit", type=int, default=0,
+                   help="first N images only, a smoke run: the others count as misses (0 = all)")
+    p.add_argument("--json", help="write {variant: {AP, AP50, AP75, AR}} here")
+    return p.parse_args()
+
+
+def teacher_trunk(setting, student, layout):
+    """(student heads model, function image batch -> teacher features for those heads)."""
+    import keras
+    import tensorflow as tf
+
+    from pose_tf.training.distill import Teacher, section_targets
+
+    distillation = setting.distillation
+    names = list(distillation.head_layers)
+    if not names:
+        raise SystemExit(f"{setting.path}: distillation.head_layers is empty")
+    teacher = Teacher(distillation, layout)
+    inputs = [student.get_layer(n).output for n in names]
+    heads = keras.Model(inputs, student.outputs[-1])
+    strides = [64 // int(t.shape[1]) for t in keras.Model(student.inputs, inputs)(tf.zeros([1, 64, 64, 3]))]
+    picks = [distillation.hint_layers.index(n) for n in names]
+
+    def features(batch):
+        _, hints = teacher(batch)
+        fed = section_targets(strides, batch, [hints[i] for i in picks], distillation.hint_clip)
+        return fed
+
+    return heads, features
+
+
+def main():
+    args = parse_args()
+    import keras
+    import tensorflow as tf
+
+    import pose_tf.models  # noqa: F401  (registers the custom layers the .keras file names)
+    from pose_tf.evaluation.coco import load_ground_truth, score_results
+    from pose_tf.core.geometry import letterbox
+    from pose_tf.inference.estimator import Estimator
+    from pose_tf.io.files import path_in_folder, write_json_atomic
+    from pose_tf.io.images import read_image
+    from pose_tf.training.settings import load_setting
+
+    root = SHARED / "data" / "coco_mini"
+    gt = load_ground_truth(root / "annotations" / f"person_keypoints_{args.split}.json")
+    setting = load_setting(args.setting)
+    student = Estimator.from_path(args.model)
+    layout = student.layout
+    teacher = Estimator.from_path(setting.distillation.teacher, layout=layout.name)
+    heads, teacher_features = teacher_trunk(setting, keras.models.load_model(args.model, compile=False), layout)
+    split = layout.num_parts + int(layout.has_background)
+    results = {v: [] for v in VARIANTS}
+    images = gt.dataset["images"][: args.limit or None]
+    for number, info in enumerate(images, 1):
+        image = read_image(path_in_folder(root / args.split, info["file_name"]))
+        s_maps, to_image = student.predict_maps(image)
+        t_maps, _ = teacher.predict_maps(image)
+        canvas = letterbox(image, student.input_size, pad_value=student.network.pad_value,
+                           multiple=student.network.input_multiple, canvas=student.canvas)[0]
+        maps = {"student": s_maps, "teacher": t_maps,
+                "s_heatmaps+t_pafs": np.concatenate([s_maps[..., :split], t_maps[..., split:]], -1),
+                "t_heatmaps+s_pafs": np.concatenate([t_maps[..., :split], s_maps[..., split:]], -1),
+                "heads_on_teacher": heads(teacher_features(tf.constant(canvas[None], tf.float32))).numpy()[0]}
+        for variant, m in maps.items():
+            results[variant] += [p.to_coco(info["id"]) for p in student.decode(m, to_image)]
+        print(f"\r{number}/{len(images)} images", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    table = {}
+    for variant in VARIANTS:
+        with contextlib.redirect_stdout(io.StringIO()):
+            metrics = score_results(gt, results[variant]) if results[variant] else {}
+        table[variant] = {k: round(float(metrics.get(k, 0.0)), 4) for k in ("AP", "AP50", "AP75", "AR")}
+    print(f"coco_mini {args.split}, {len(images)} images; student {args.model}")
+    print(f"{'maps decoded':22s} {'AP':>7s} {'AP50':>7s} {'AP75':>7s} {'AR':>7s}")
+    for variant, row in table.items():
+        print(f"{variant:22s} " + " ".join(f"{row[k]:7.3f}" for k in ("AP", "AP50", "AP75", "AR")))
+    if args.json:
+        write_json_atomic(args.json, {"split": args.split, "images": len(images),
+                                      "model": args.model, "results": table}, indent=2)
+
+
+if __name__ == "__main__":
+    main()
