@@ -55,9 +55,8 @@ def parse_args():
 def teacher_trunk(setting, student, layout):
     """(student heads model, function image batch -> teacher features for those heads)."""
     import keras
-    import tensorflow as tf
 
-    from pose_tf.training.distill import Teacher, section_targets
+    from pose_tf.training.distill import Teacher, probe_layers, section_targets
 
     distillation = setting.distillation
     names = list(distillation.head_layers)
@@ -66,7 +65,7 @@ def teacher_trunk(setting, student, layout):
     teacher = Teacher(distillation, layout)
     inputs = [student.get_layer(n).output for n in names]
     heads = keras.Model(inputs, student.outputs[-1])
-    strides = [64 // int(t.shape[1]) for t in keras.Model(student.inputs, inputs)(tf.zeros([1, 64, 64, 3]))]
+    strides = [stride for stride, _ in probe_layers(student, names)]
     picks = [distillation.hint_layers.index(n) for n in names]
 
     def features(batch):
@@ -84,7 +83,6 @@ def main():
 
     import pose_tf.models  # noqa: F401  (registers the custom layers the .keras file names)
     from pose_tf.evaluation.coco import load_ground_truth, score_results
-    from pose_tf.core.geometry import letterbox
     from pose_tf.inference.estimator import Estimator
     from pose_tf.io.files import path_in_folder, write_json_atomic
     from pose_tf.io.images import read_image
@@ -104,8 +102,7 @@ def main():
         image = read_image(path_in_folder(root / args.split, info["file_name"]))
         s_maps, to_image = student.predict_maps(image)
         t_maps, _ = teacher.predict_maps(image)
-        canvas = letterbox(image, student.input_size, pad_value=student.network.pad_value,
-                           multiple=student.network.input_multiple, canvas=student.canvas)[0]
+        canvas = student.letterboxed(image)[0]
         maps = {"student": s_maps, "teacher": t_maps,
                 "s_heatmaps+t_pafs": np.concatenate([s_maps[..., :split], t_maps[..., split:]], -1),
                 "t_heatmaps+s_pafs": np.concatenate([t_maps[..., :split], s_maps[..., split:]], -1),

@@ -93,11 +93,15 @@ class Estimator:
         fixed = self.network.fixed_input
         return tuple(int(v) for v in fixed) if fixed is not None else self.canvas
 
-    def _run(self, image: np.ndarray, scale: float) -> Tuple[np.ndarray, Letterbox]:
+    def letterboxed(self, image: np.ndarray, scale: float = 1.0) -> Tuple[np.ndarray, Letterbox]:
+        """The canvas the network sees for `image` at `scale`, and its letterbox."""
         box = (self.input_size[0] * scale, self.input_size[1] * scale)
         multiple = int(getattr(self.network, "input_multiple", DEFAULT_INPUT_MULTIPLE))
-        canvas, box_info = letterbox(image, box, pad_value=self.network.pad_value,
-                                     multiple=multiple, canvas=self._canvas())
+        return letterbox(image, box, pad_value=self.network.pad_value, multiple=multiple,
+                         canvas=self._canvas())
+
+    def _run(self, image: np.ndarray, scale: float) -> Tuple[np.ndarray, Letterbox]:
+        canvas, box_info = self.letterboxed(image, scale)
         batch = canvas[None]
         if self.flip:
             batch = np.concatenate([batch, canvas[None, :, ::-1]], 0)

@@ -192,6 +192,17 @@ def run_section(chain, inputs):
     return x
 
 
+def probe_layers(model, names) -> List[Tuple[int, int]]:
+    """(stride, channels) of each named layer of `model`, read from a 64x64 probe."""
+    import keras
+    import tensorflow as tf
+
+    probe = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
+    features = probe(tf.zeros([1, 64, 64, 3]))
+    features = features if isinstance(features, (list, tuple)) else [features]
+    return [(64 // int(f.shape[1]), int(f.shape[-1])) for f in features]
+
+
 def section_targets(strides, images, teacher_features, clip: float):
     """The teacher's features at each section's end, area-resampled to the student's
     stride there and clipped to the student's activation range `clip` (0 = none)."""

@@ -271,16 +271,16 @@ class Trainer:
             except ValueError:
                 raise PoseTfError(f"{self.setting.path}: distillation.hint_layers: {name!r} "
                                   f"is not a layer of the model") from None
-        probe_model = keras.Model(self.model.inputs, [self.model.get_layer(n).output for n in names])
-        features = probe_model(tf.zeros([1, 64, 64, 3]))
+        from .distill import probe_layers
+
         strides = []
-        for name, feature, probe in zip(names, features, probes):
-            if feature.shape[-1] != probe.shape[-1]:
+        for name, (stride, channels), probe in zip(names, probe_layers(self.model, names), probes):
+            if channels != probe.shape[-1]:
                 raise PoseTfError(f"{self.setting.path}: distillation.hint_layers: {name!r} has "
-                                  f"{feature.shape[-1]} channels, its teacher tensor "
+                                  f"{channels} channels, its teacher tensor "
                                   f"{probe.shape[-1]} ({self.setting.distillation.hint_mode} "
                                   f"hints need equal widths)")
-            strides.append(64 // int(feature.shape[1]))
+            strides.append(stride)
         return strides
 
     def _losses(self, images, targets, outputs):
