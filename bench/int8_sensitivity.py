@@ -5,9 +5,11 @@ For each model (the shipped default model; the peer graph with its batch-norm st
 fixed, as `pose-tf export --bn-statistics` does) we convert to ONNX and quantise with
 pose_tf.export.onnx_export.quantize_int8 (Q/DQ, per-channel int8 weights, min/max
 calibration on coco_mini train2017), once with 8-bit and once with 16-bit activations,
-then in one run:
+after the preparation `pose-tf export` applies to our networks (pose_tf.export.int8_weights;
+the unprepared W8A8 is the reference row "w8a8-raw"), then in one run:
   SQNR      signal-to-quantisation-noise ratio (dB) of every tensor the network passes
-            on (pre-activation tensors excluded), quantised model against float, on 3
+            on (pre-activation tensors excluded), quantised model against the float model
+            it was quantised from (column "against"), on 3
             coco_mini val images (onnxruntime's qdq_loss_debug): at the output maps (what
             the grouping sees) and the median over the network's tensors
   AP        COCO AP on coco_mini val2017 (and with --seen on train2017) of the float,
@@ -51,22 +53,34 @@ def models(names, shared: Path, calibration: Path, count: int, work: Path):
 
 
 def onnx_variants(path: Path, calibration, work: Path):
-    """fp32, W8A8 and W8A16 ONNX files of the model at `path` (with their descriptions)."""
+    """ONNX files of the model at `path`, each with the float file its SQNR is measured
+    against: fp32; our Keras networks also as `export` prepares them for int8
+    (pose_tf.export.int8_weights: batch norms folded, channel ranges equalised, kernels
+    rounded with bias correction) in float ("ready") and the naive W8A8 of the
+    unprepared network ("w8a8-raw", what export shipped before); then W8A8 and W8A16 of
+    what export quantises."""
+    from pose_tf.export.int8_weights import int8_ready
     from pose_tf.export.onnx_export import convert_onnx, quantize_int8, save_onnx
     from pose_tf.export.source import load_source
     from pose_tf.inference.artefact import ArtefactInfo
 
     source = load_source(path)
+    ready_source = int8_ready(source, calibration)
     fp32 = convert_onnx(source, INPUT_SIZE)
-    built = {"fp32": fp32,
-             "w8a8": quantize_int8(fp32, calibration, symmetric=False),
-             "w8a16": quantize_int8(fp32, calibration, activation_bits=16)}
+    built = {"fp32": (fp32, None)}
+    ready, reference = fp32, "fp32"
+    if ready_source is not source:
+        ready, reference = convert_onnx(ready_source, INPUT_SIZE), "ready"
+        built["ready"] = (ready, None)
+        built["w8a8-raw"] = (quantize_int8(fp32, calibration, symmetric=False), "fp32")
+    built["w8a8"] = (quantize_int8(ready, calibration, symmetric=False), reference)
+    built["w8a16"] = (quantize_int8(ready, calibration, activation_bits=16), reference)
     files = {}
-    for label, model in built.items():
+    for label, (model, against) in built.items():
         info = ArtefactInfo(format="onnx", layout=source.layout.name, input_size=INPUT_SIZE,
-                            precision="fp32" if label == "fp32" else "int8", source=path.name)
-        files[label] = work / f"{label}.onnx"
-        save_onnx(model, files[label], info.to_json())
+                            precision="int8" if against else "fp32", source=path.name)
+        files[label] = (work / f"{label}.onnx", against)
+        save_onnx(model, files[label][0], info.to_json())
     return files
 
 
@@ -127,7 +141,7 @@ def bench_model(name, path, args, work: Path):
     files = onnx_variants(path, calibration, work)
     probes = calibration_batches(args.images, INPUT_SIZE, 3)
     rows = {}
-    for label, file in files.items():
+    for label, (file, against) in files.items():
         network = load_network(str(file))
         row = {"latency_ms": latency_ms(network, probes[0], args.repeats)}
         row["AP"] = evaluate(Estimator(network, input_size=INPUT_SIZE), args.annotations,
@@ -135,22 +149,24 @@ def bench_model(name, path, args, work: Path):
         if args.seen:
             row["AP_seen"] = evaluate(Estimator(network, input_size=INPUT_SIZE),
                                       args.seen_annotations, args.seen_images, progress=False)["AP"]
-        if label != "fp32":
-            row["sqnr_median_db"], row["sqnr_maps_db"] = sqnr_profile(files["fp32"], file, probes, work)
+        if against:
+            row["sqnr_against"] = against
+            row["sqnr_median_db"], row["sqnr_maps_db"] = sqnr_profile(files[against][0], file,
+                                                                      probes, work)
         rows[label] = row
         print(f"  {name} {label}: {row}", flush=True)
     return rows
 
 
 def print_table(results):
-    print(f"\n{'model':<15} {'variant':<7} {'ms':>6} {'AP':>6} {'AP seen':>7} "
-          f"{'SQNR maps':>10} {'median':>7}  (dB)")
+    print(f"\n{'model':<15} {'variant':<8} {'ms':>6} {'AP':>6} {'AP seen':>7} "
+          f"{'SQNR maps':>10} {'median':>7}  (dB, against)")
     for name, result in results.items():
         for label, r in result["variants"].items():
             seen = f"{r['AP_seen']:7.3f}" if "AP_seen" in r else f"{'-':>7}"
-            sqnr = (f"{r['sqnr_maps_db']:10.1f} {r['sqnr_median_db']:7.1f}"
+            sqnr = (f"{r['sqnr_maps_db']:10.1f} {r['sqnr_median_db']:7.1f}  {r['sqnr_against']}"
                     if "sqnr_maps_db" in r else f"{'-':>10} {'-':>7}")
-            print(f"{name:<15} {label:<7} {r['latency_ms']:6.1f} {r['AP']:6.3f} {seen} {sqnr}")
+            print(f"{name:<15} {label:<8} {r['latency_ms']:6.1f} {r['AP']:6.3f} {seen} {sqnr}")
 
 
 def main():

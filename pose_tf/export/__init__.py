@@ -22,6 +22,7 @@ import numpy as np
 from ..core.errors import PoseTfError
 from ..inference.artefact import ArtefactInfo, read_info, staged_output
 from .calibration import DEFAULT_COUNT, calibration_batches
+from .int8_weights import int8_ready
 
 FORMATS = ("savedmodel", "tflite", "onnx", "tensorrt", "tftrt")
 PRECISIONS = {"savedmodel": ("fp32",), "tflite": ("fp32", "fp16", "int8"),
@@ -88,6 +89,7 @@ def export(model, fmt: str, out, layout: Optional[str] = None, precision: str = 
     calibration = None
     if precision == "int8":
         calibration = calibration_batches(calibration_images, fixed or DEFAULT_INPUT_SIZE, calibration_count)
+        source = int8_ready(source, calibration)   # our networks: rounding with bias correction
     info = ArtefactInfo(format=fmt, layout=source.layout.name, precision=precision, input_size=fixed,
                         source=source.name, stride=source.stride, pad_value=source.pad_value,
                         input_multiple=source.input_multiple,

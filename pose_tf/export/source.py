@@ -54,9 +54,12 @@ def load_source(path, layout: Optional[str] = None, bn_statistics=None) -> Sourc
 
 def _keras_source(path, layout) -> Source:
     from ..inference.runtimes.keras_model import KerasNetwork
+    from ..models.batchnorm import fold_batch_norms
 
     network = KerasNetwork(path, layout)   # loads with our custom layers and clear errors
-    model = network.model
+    # Exports run the network with its batch norms folded (fewer ops, and int8 quantises
+    # what the layers really output: pose_tf.models.batchnorm.fold_batch_norms).
+    model = fold_batch_norms(network.model)
 
     def forward(x):
         out = model(x, training=False)

@@ -27,6 +27,19 @@ class Normalize(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class FoldedBatchNorm(keras.layers.Layer):
+    """What a batch norm folded into the convolution before it leaves: nothing. It stands
+    in its place (same name, same call arguments) in models made by
+    pose_tf.models.batchnorm.fold_batch_norms."""
+
+    def call(self, inputs, mask=None, training=None):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class MatchSize(keras.layers.Layer):
     """Bring `x` to the spatial size of `reference`: crop extra rows/columns at the bottom
     and right, or repeat the last ones (symmetric padding) where `x` is short.
