@@ -89,7 +89,7 @@ def export(model, fmt: str, out, layout: Optional[str] = None, precision: str = 
     calibration = None
     if precision == "int8":
         calibration = calibration_batches(calibration_images, fixed or DEFAULT_INPUT_SIZE, calibration_count)
-        source = int8_ready(source, calibration)   # our networks: rounding with bias correction
+        source = int8_ready(source, calibration)   # our networks: see int8_weights.py
     info = ArtefactInfo(format=fmt, layout=source.layout.name, precision=precision, input_size=fixed,
                         source=source.name, stride=source.stride, pad_value=source.pad_value,
                         input_multiple=source.input_multiple,
