@@ -189,7 +189,7 @@ def _standalone(model):
     return copy
 
 
-def int8_ready_model(model, calibration: List[np.ndarray], equalise: bool = True):
+def int8_ready_model(model, calibration: List[np.ndarray]):
     """A copy of Keras `model` with batch norms folded, channel ranges equalised, every
     kernel on its int8 grid and every bias corrected for the rounding."""
     from ..models.batchnorm import fold_batch_norms
@@ -197,8 +197,7 @@ def int8_ready_model(model, calibration: List[np.ndarray], equalise: bool = True
     if not calibration:
         raise ValueError("int8 preparation needs calibration images")
     ready = _standalone(fold_batch_norms(_standalone(model)))
-    if equalise:
-        equalise_channel_ranges(ready, calibration)
+    equalise_channel_ranges(ready, calibration)
     correct_rounding(ready, calibration)
     return ready
 
