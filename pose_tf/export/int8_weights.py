@@ -25,12 +25,12 @@ the weights alone, int8 AP about half the float AP):
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import List
 
 import numpy as np
 
-from .source import Source
+from ..models.batchnorm import fold_batch_norms, is_sole_linear_convolution, output_channel_shape
+from .source import Source, with_keras_model
 
 LEVELS = 127          # symmetric int8 weights: -127..127 (TFLite, onnxruntime symmetric)
 MARGIN = 1.1          # headroom above a channel's calibration peak before ReLU6 clips it
@@ -111,9 +111,7 @@ def _equalisable(model):
             continue
         producer = _producer(activation)
         consumers = _consumers(activation)
-        if isinstance(producer, _convolutions()) and producer.use_bias and \
-                producer.get_config()["activation"] == "linear" and \
-                len(producer._outbound_nodes) == 1 and consumers and \
+        if is_sole_linear_convolution(producer) and producer.use_bias and consumers and \
                 all(isinstance(c, _convolutions()) for c in consumers):
             chains.append((producer, activation, clip, consumers))
     return chains
@@ -144,8 +142,7 @@ def _scale_input_channels(layer, scales):
 
 def _scale_output_channels(layer, scales):
     kernel, bias = layer.get_weights()
-    shape = kernel.shape[2:] if isinstance(layer, _convolutions()[1]) else (-1,)
-    layer.set_weights([kernel * scales.reshape(shape), bias * scales])
+    layer.set_weights([kernel * scales.reshape(output_channel_shape(layer)), bias * scales])
 
 
 def equalise_channel_ranges(model, calibration: List[np.ndarray]) -> int:
@@ -192,11 +189,11 @@ def _standalone(model):
 def int8_ready_model(model, calibration: List[np.ndarray]):
     """A copy of Keras `model` with batch norms folded, channel ranges equalised, every
     kernel on its int8 grid and every bias corrected for the rounding."""
-    from ..models.batchnorm import fold_batch_norms
-
     if not calibration:
         raise ValueError("int8 preparation needs calibration images")
-    ready = _standalone(fold_batch_norms(_standalone(model)))
+    # The copy has layers of its own (a folded clone shares the unfolded ones with `model`),
+    # so the in-place steps below leave `model` as it was.
+    ready = _standalone(fold_batch_norms(model))
     equalise_channel_ranges(ready, calibration)
     correct_rounding(ready, calibration)
     return ready
@@ -209,10 +206,4 @@ def int8_ready(source: Source, calibration: List[np.ndarray]) -> Source:
 
     if not isinstance(source.trackable, keras.Model):
         return source
-    model = int8_ready_model(source.trackable, calibration)
-
-    def forward(x):
-        out = model(x, training=False)
-        return out[-1] if isinstance(out, (list, tuple)) else out
-
-    return dataclasses.replace(source, forward=forward, trackable=model)
+    return with_keras_model(source, int8_ready_model(source.trackable, calibration))

@@ -7,6 +7,7 @@ made from it takes plain RGB pixels.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,13 +61,22 @@ def _keras_source(path, layout) -> Source:
     # Exports run the network with its batch norms folded (fewer ops, and int8 quantises
     # what the layers really output: pose_tf.models.batchnorm.fold_batch_norms).
     model = fold_batch_norms(network.model)
+    return Source(path, network.layout, _keras_forward(model), trackable=model, stride=network.stride,
+                  pad_value=network.pad_value, input_multiple=network.input_multiple)
 
+
+def _keras_forward(model):
+    """`Source.forward` of a Keras network of ours: its last output, the last stage's maps."""
     def forward(x):
         out = model(x, training=False)
         return out[-1] if isinstance(out, (list, tuple)) else out
 
-    return Source(path, network.layout, forward, trackable=model, stride=network.stride,
-                  pad_value=network.pad_value, input_multiple=network.input_multiple)
+    return forward
+
+
+def with_keras_model(source: Source, model) -> Source:
+    """`source` run by another Keras network with the same contract (a rewrite of its own)."""
+    return dataclasses.replace(source, forward=_keras_forward(model), trackable=model)
 
 
 def _frozen_graph_source(path, layout, bn_statistics=None) -> Source:

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..core.errors import PoseTfError
 from .savedmodel import write_saved_model
-from .source import Source, frozen
+from .source import Source, frozen, with_keras_model
 
 
 def _for_xnnpack(source: Source) -> Source:
@@ -30,14 +30,7 @@ def _for_xnnpack(source: Source) -> Source:
     if not isinstance(model, keras.Model):
         return source
     tiled = xnnpack_friendly(model)
-    if tiled is model:
-        return source
-
-    def forward(x):
-        out = tiled(x, training=False)
-        return out[-1] if isinstance(out, (list, tuple)) else out
-
-    return Source(source.path, source.layout, forward, trackable=tiled)
+    return source if tiled is model else with_keras_model(source, tiled)
 
 
 def convert_tflite(source: Source, input_size: Tuple[int, int], precision: str,

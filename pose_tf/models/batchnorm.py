@@ -40,6 +40,24 @@ def recalibrate_batch_norm(model, images: Iterable) -> int:
     return count
 
 
+def is_sole_linear_convolution(op) -> bool:
+    """A Conv2D or DepthwiseConv2D without its own activation whose output goes to one
+    layer only: what may absorb a per-channel affine map after it (folding, equalisation)."""
+    import keras
+
+    return isinstance(op, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)) and \
+        op.get_config()["activation"] == "linear" and len(op._outbound_nodes) == 1
+
+
+def output_channel_shape(conv) -> tuple:
+    """Shape that lays a per-output-channel vector onto `conv`'s kernel: output channel c
+    of a depthwise layer is (input c // multiplier, c % multiplier)."""
+    import keras
+
+    kernel_shape = tuple(conv.kernel.shape)
+    return kernel_shape[2:] if isinstance(conv, keras.layers.DepthwiseConv2D) else (-1,)
+
+
 def fold_batch_norms(model):
     """A functional clone of `model` in which every BatchNormalization that is the only
     consumer of a linear convolution (Conv2D or DepthwiseConv2D) is folded into that
@@ -63,8 +81,7 @@ def fold_batch_norms(model):
         if not isinstance(layer, keras.layers.BatchNormalization):
             continue
         conv = layer.input._keras_history.operation
-        if isinstance(conv, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)) and \
-                conv.get_config()["activation"] == "linear" and len(conv._outbound_nodes) == 1:
+        if is_sole_linear_convolution(conv):
             folds[conv.name] = layer
     if not folds:
         return model
@@ -84,10 +101,7 @@ def fold_batch_norms(model):
         scale = (np.asarray(bn.gamma) if bn.scale else 1.0) / np.sqrt(scale)
         beta = np.asarray(bn.beta) if bn.center else 0.0
         bias = np.asarray(conv.bias) if conv.use_bias else 0.0
-        kernel = np.asarray(conv.kernel)
-        # output channel c of a depthwise layer is (input c // multiplier, c % multiplier)
-        kernel = kernel * scale.reshape(kernel.shape[2:] if isinstance(
-            conv, keras.layers.DepthwiseConv2D) else (-1,))
+        kernel = np.asarray(conv.kernel) * scale.reshape(output_channel_shape(conv))
         folded.get_layer(name).set_weights(
             [kernel, (bias - np.asarray(bn.moving_mean)) * scale + beta])
     return folded
