@@ -29,8 +29,10 @@ from typing import List
 
 import numpy as np
 
-from ..models.batchnorm import fold_batch_norms, is_sole_linear_convolution, output_channel_shape
 from .source import Source, with_keras_model
+
+# pose_tf.models imports TensorFlow; the CLI imports this package for every verb, so the
+# model helpers are imported where they are used.
 
 LEVELS = 127          # symmetric int8 weights: -127..127 (TFLite, onnxruntime symmetric)
 MARGIN = 1.1          # headroom above a channel's calibration peak before ReLU6 clips it
@@ -104,6 +106,8 @@ def _consumers(layer):
 
 def _equalisable(model):
     """(producer convolution, activation, clip, consumer convolutions) chains."""
+    from ..models.batchnorm import is_sole_linear_convolution
+
     chains = []
     for activation in model.layers:
         clip = _clip_of(activation)
@@ -141,6 +145,8 @@ def _scale_input_channels(layer, scales):
 
 
 def _scale_output_channels(layer, scales):
+    from ..models.batchnorm import output_channel_shape
+
     kernel, bias = layer.get_weights()
     layer.set_weights([kernel * scales.reshape(output_channel_shape(layer)), bias * scales])
 
@@ -189,6 +195,8 @@ def _standalone(model):
 def int8_ready_model(model, calibration: List[np.ndarray]):
     """A copy of Keras `model` with batch norms folded, channel ranges equalised, every
     kernel on its int8 grid and every bias corrected for the rounding."""
+    from ..models.batchnorm import fold_batch_norms
+
     if not calibration:
         raise ValueError("int8 preparation needs calibration images")
     # The copy has layers of its own (a folded clone shares the unfolded ones with `model`),
