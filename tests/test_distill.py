@@ -283,3 +283,38 @@ def test_peak_weight_scales_heatmap_errors_by_the_teachers_value():
     assert focal == pytest.approx(((1 + 10 * 0.5) * 0.25 + 0.04 + 0.01 + 2 * 0.09) / cells, rel=1e-5)
     with pytest.raises(ValueError, match="peak_weight"):
         DistillationSetting(peak_weight=-1.0).validate()
+
+
+def test_a_heatmap_branch_student_grows_from_a_shared_stage_file_and_trains(tmp_path):
+    """The next leg's shape: a student whose last stage gains a heatmap branch starts from
+    a shared-stage student's file (init_from + init_matching_layers) computing its maps,
+    then trains with chained hints and teacher-fed heads, and saves both branches."""
+    import keras
+
+    from pose_tf.inference.runtimes.keras_model import KerasNetwork, add_model_info
+    from pose_tf.models import build_model
+
+    path = _toy_trunk_teacher(tmp_path / "teacher.pb")
+    setting = _distill_setting(tmp_path, path, head_weight=2.0, hint_clip=6.0, peak_weight=20.0,
+                               head_layers=["Conv2d_5_pw_act", "Conv2d_11_pw_act"],
+                               **dict(SECTIONED, hint_mode="chained"))
+    shared = build_model(setting.model)
+    rng = np.random.default_rng(0)
+    shared.set_weights([w + rng.normal(0, 0.1, w.shape).astype(np.float32)
+                        for w in shared.get_weights()])
+    shared.save(tmp_path / "shared.keras")
+    add_model_info(tmp_path / "shared.keras", {"layout": "coco17"})
+    setting = replace(setting, model=replace(setting.model, heatmap_branch=True),
+                      training=replace(setting.training, init_from=str(tmp_path / "shared.keras"),
+                                       init_matching_layers=True))
+    trainer = Trainer(setting, dataset_fn=synthetic_dataset_fn())
+    trainer.restore_or_start(resume=False)
+    images, _ = next(iter(synthetic_dataset_fn()(tf.distribute.InputContext())))
+    np.testing.assert_allclose(trainer.model(images)[-1].numpy(), shared(images)[-1].numpy(),
+                               rtol=1e-5, atol=1e-5)
+    assert trainer.head_model.get_layer("stage2_heatmaps") is trainer.model.get_layer("stage2_heatmaps")
+    figures = trainer.run()
+    assert np.isfinite(figures["loss"]) and figures["loss_heads"] > 0
+    saved = KerasNetwork(str(tmp_path / "runs" / "tiny" / "final.keras")).model
+    assert isinstance(saved, keras.Model) and saved.get_layer("stage2h_conv1_dw")
+    trainer.close()

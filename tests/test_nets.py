@@ -109,6 +109,78 @@ def test_stage_count_is_intermediate_supervision():
     assert concat.output.shape[-1] == 16 + 58
 
 
+def _randomised(model, seed=0):
+    """Random weights everywhere, BN statistics included (variances positive), so that a
+    copied or sliced weight in the wrong place shows in the maps."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if weights:
+            layer.set_weights([rng.uniform(0.5, 1.5, w.shape).astype(np.float32)
+                               if "variance" in v.path else
+                               rng.normal(0, 0.3, w.shape).astype(np.float32)
+                               for w, v in zip(weights, layer.weights)])
+    return model
+
+
+def test_heatmap_branch_splits_the_last_stage():
+    from pose_tf.core.keypoints import get_layout
+
+    layout = get_layout("openpose18")
+    model = build_model(_tiny("mobilenet_thin", layout="openpose18", heatmap_branch=True))
+    assert model.name.endswith("_s2h")
+    assert [o.shape[-1] for o in model.outputs] == [layout.num_channels] * 2
+    assert model.outputs[-1] is model.get_layer("stage2").output
+    assert model.get_layer("stage2_heatmaps").filters == layout.paf_offset == 19
+    assert model.get_layer("stage2_pafs").filters == 2 * layout.num_limbs
+    assert model.get_layer("stage2").dtype_policy.compute_dtype == "float32"
+    # The first stage stays shared, and the two branches see the same input.
+    assert model.get_layer("stage1").filters == layout.num_channels
+    assert model.get_layer("stage2h_conv1_dw").input is model.get_layer("stage2_conv1_dw").input
+    # Each output conv writes only its own channels: zero the PAF branch's output conv and
+    # only the PAF channels change.
+    _randomised(model)
+    image = np.random.default_rng(1).uniform(0, 255, (1, 64, 80, 3)).astype(np.float32)
+    before = np.asarray(model(image)[-1])
+    pafs = model.get_layer("stage2_pafs")
+    pafs.set_weights([np.zeros_like(w) for w in pafs.get_weights()])
+    after = np.asarray(model(image)[-1])
+    np.testing.assert_array_equal(after[..., : layout.paf_offset], before[..., : layout.paf_offset])
+    np.testing.assert_array_equal(after[..., layout.paf_offset:], 0.0)
+
+
+def test_heatmap_branch_seeded_from_a_shared_stage_computes_the_same_maps(tmp_path):
+    from pose_tf.inference.runtimes.keras_model import add_model_info
+    from pose_tf.training.trainer import copy_weights
+
+    shared = _randomised(build_model(_tiny("mobilenet_thin", layout="openpose18")))
+    path = tmp_path / "shared.keras"
+    shared.save(path)
+    add_model_info(path, {"layout": "openpose18"})
+    branched = build_model(_tiny("mobilenet_thin", layout="openpose18", heatmap_branch=True))
+    account = copy_weights(str(path), branched, where="test", matching_layers=True)
+    # 1 conv block = dw, pw, bn; plus the two output convs; nothing left fresh.
+    assert "heatmap branch seeded from the shared stage: 5 layers; fresh: none" in account
+    image = np.random.default_rng(2).uniform(0, 255, (1, 64, 80, 3)).astype(np.float32)
+    for ours, theirs in zip(branched(image), shared(image)):
+        np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-5, atol=1e-5)
+
+
+def test_empty_maps_start_covers_both_branches():
+    from pose_tf.core.keypoints import get_layout
+    from pose_tf.models.heads import start_outputs_at_empty_maps
+
+    layout = get_layout("openpose18")
+    model = _randomised(build_model(_tiny("mobilenet_thin", layout="openpose18",
+                                          heatmap_branch=True)))
+    start_outputs_at_empty_maps(model, layout)
+    image = np.random.default_rng(3).uniform(0, 255, (1, 64, 80, 3)).astype(np.float32)
+    expected = np.zeros(layout.num_channels, np.float32)
+    expected[layout.num_parts] = 1.0      # the background channel: "nobody here"
+    for maps in model(image):
+        np.testing.assert_array_equal(np.asarray(maps), np.broadcast_to(expected, maps.shape))
+
+
 def test_unknown_backbone_is_a_clear_error():
     from pose_tf.core.errors import PoseTfError
 

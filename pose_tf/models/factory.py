@@ -14,7 +14,8 @@ def model_name(setting) -> str:
     if setting.name:
         return setting.name
     alpha = f"{setting.alpha:g}".replace(".", "")
-    return f"{setting.backbone}_a{alpha}_{setting.neck}_s{setting.stages}"
+    branch = "h" if setting.heatmap_branch else ""
+    return f"{setting.backbone}_a{alpha}_{setting.neck}_s{setting.stages}{branch}"
 
 
 def build_model(setting, input_shape=(None, None, 3)) -> keras.Model:
@@ -35,5 +36,6 @@ def build_model(setting, input_shape=(None, None, 3)) -> keras.Model:
     neck = NECKS[setting.neck](features, setting.neck_channels)
     outputs = stage_heads(neck, stages=setting.stages, channels=setting.stage_channels,
                           convs=setting.stage_convs, refine_kernel=setting.refine_kernel,
-                          out_channels=layout.num_channels)
+                          out_channels=layout.num_channels,
+                          heatmap_channels=layout.paf_offset if setting.heatmap_branch else 0)
     return keras.Model(image, outputs, name=model_name(setting))

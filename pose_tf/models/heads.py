@@ -1,6 +1,8 @@
 """Neck (features at stride 8) and the stage heads predicting heatmaps + PAFs."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from keras import layers
 
@@ -57,11 +59,28 @@ def concat_neck(features, channels):
 NECKS = {"fpn": fpn_neck, "concat": concat_neck}
 
 
-def stage_heads(features, *, stages, channels, convs, refine_kernel, out_channels):
+HEATMAP_BRANCH = "h"   # stageN + this: the name prefix of the heatmap branch's convs
+
+
+def _stage_convs(x, channels, convs, kernel, name):
+    for index in range(1, convs + 1):
+        x = separable_block(x, channels, kernel, f"{name}_conv{index}")
+    return x
+
+
+def stage_heads(features, *, stages, channels, convs, refine_kernel, out_channels,
+                heatmap_channels=0):
     """First stage + refinement stages; each returns [B, h, w, out_channels] (float32).
 
     A refinement stage sees the neck features and the previous stage's prediction, and
     uses large depthwise kernels (cheap) to widen its receptive field, as in OpenPose.
+
+    `heatmap_channels` > 0 gives the last stage two branches, as OpenPose's stages have:
+    its convs predict the PAFs (output conv `stageN_pafs`), a second set of the same
+    convs (`stageNh_conv*`) the first `heatmap_channels` channels, heatmaps and
+    background (`stageN_heatmaps`); the layer `stageN` joins them in layout order. Why:
+    decoding a distilled student's PAFs with the teacher's heatmaps scores near the
+    teacher (bench/distill_gap.py), so its heatmaps are what lack capacity.
     """
     outputs = []
     for stage in range(1, stages + 1):
@@ -71,12 +90,32 @@ def stage_heads(features, *, stages, channels, convs, refine_kernel, out_channel
         else:
             x = layers.Concatenate(name=f"{name}_concat")([features, outputs[-1]])
             kernel = refine_kernel
-        for index in range(1, convs + 1):
-            x = separable_block(x, channels, kernel, f"{name}_conv{index}")
+        shared = _stage_convs(x, channels, convs, kernel, name)
         # float32 output even under a mixed-precision policy: the loss and the grouping
         # want full-precision maps.
-        outputs.append(layers.Conv2D(out_channels, 1, dtype="float32", name=name)(x))
+        if not heatmap_channels or stage < stages:
+            outputs.append(layers.Conv2D(out_channels, 1, dtype="float32", name=name)(shared))
+            continue
+        heatmaps = layers.Conv2D(heatmap_channels, 1, dtype="float32", name=f"{name}_heatmaps")(
+            _stage_convs(x, channels, convs, kernel, f"{name}{HEATMAP_BRANCH}"))
+        pafs = layers.Conv2D(out_channels - heatmap_channels, 1, dtype="float32",
+                             name=f"{name}_pafs")(shared)
+        outputs.append(layers.Concatenate(dtype="float32", name=name)([heatmaps, pafs]))
     return outputs
+
+
+def _output_convs(model, layout):
+    """(output conv, first layout channel it predicts) of every stage."""
+    convs = []
+    for layer in model.layers:
+        name = layer.name
+        if name.startswith("stage") and name[5:].isdigit() and layer.get_weights():
+            convs.append((layer, 0))
+        elif re.fullmatch(r"stage\d+_heatmaps", name):
+            convs.append((layer, 0))
+        elif re.fullmatch(r"stage\d+_pafs", name):
+            convs.append((layer, layout.paf_offset))
+    return convs
 
 
 def start_outputs_at_empty_maps(model, layout):
@@ -89,10 +128,37 @@ def start_outputs_at_empty_maps(model, layout):
     fixed batch, 300 steps left the PAF error at 1.17x that of an all-zero prediction;
     started from empty maps it fell to 0.30x (heatmaps 0.23x -> 0.01x).
     """
+    for layer, first in _output_convs(model, layout):
+        kernel, bias = layer.get_weights()
+        bias = np.zeros_like(bias)
+        if layout.has_background and first <= layout.num_parts < first + bias.shape[0]:
+            bias[layout.num_parts - first] = 1.0
+        layer.set_weights([np.zeros_like(kernel), bias])
+
+
+def seed_heatmap_branch(model, source) -> list:
+    """Weights for a heatmap-branch network's new layers from `source`, the same network
+    with a shared last stage, so that it starts out computing `source`'s maps: the heatmap
+    branch's convs copy the shared stage's, and each branch's output conv keeps its
+    channels of the shared output conv. Returns the names of the layers it set."""
+    theirs = {layer.name: layer for layer in source.layers}
+    seeded = []
     for layer in model.layers:
-        if layer.name.startswith("stage") and layer.name[5:].isdigit():
-            kernel, bias = layer.get_weights()
-            bias = np.zeros_like(bias)
-            if layout.has_background:
-                bias[layout.num_parts] = 1.0
-            layer.set_weights([np.zeros_like(kernel), bias])
+        if layer.name in theirs or not layer.weights:
+            continue
+        branch = re.fullmatch(rf"(stage\d+){HEATMAP_BRANCH}(_conv\d+_\w+)", layer.name)
+        output = re.fullmatch(r"(stage\d+)_(heatmaps|pafs)", layer.name)
+        if branch:
+            donor, part = theirs.get(branch[1] + branch[2]), slice(None)
+        elif output:
+            heatmaps = model.get_layer(f"{output[1]}_heatmaps").filters
+            donor = theirs.get(output[1])
+            part = slice(None, heatmaps) if output[2] == "heatmaps" else slice(heatmaps, None)
+        else:
+            continue
+        weights = [w[..., part] for w in donor.get_weights()] if donor is not None else []
+        if [w.shape for w in weights] != [w.shape for w in layer.get_weights()]:
+            continue
+        layer.set_weights(weights)
+        seeded.append(layer.name)
+    return seeded

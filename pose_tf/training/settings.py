@@ -42,6 +42,9 @@ class ModelSetting:
     stage_channels: int = 128                 # width of the separable convs of each stage
     stage_convs: int = 3                      # separable conv blocks per stage
     refine_kernel: int = 7                    # depthwise kernel of refinement stages
+    # The last stage in two branches, heatmaps and PAFs (pose_tf.models.heads.stage_heads);
+    # init_from a shared-stage network with init_matching_layers seeds the new branch.
+    heatmap_branch: bool = False
     layout: str = "coco17"
     name: str = ""                            # keras model name; empty -> derived from backbone
 

@@ -39,7 +39,7 @@ from ..core.errors import PoseTfError
 from ..core.keypoints import get_layout
 from ..io.files import atomic_output, write_json_atomic
 from ..models import build_model
-from ..models.heads import start_outputs_at_empty_maps
+from ..models.heads import seed_heatmap_branch, start_outputs_at_empty_maps
 from .distribution import is_chief, make_strategy, strategy_name
 from .losses import masked_mse
 from .preflight import check_run_inputs
@@ -104,7 +104,9 @@ def copy_weights(path: str, model: keras.Model, where: str, matching_layers: boo
     """Load the .keras file `path` and copy its weights into `model`.
 
     Same architecture, or with `matching_layers` every layer whose name and weight shapes
-    match (the rest keep their fresh initialisation). Returns a one-line account.
+    match; a heatmap branch `path` lacks is seeded from its shared last stage
+    (`seed_heatmap_branch`), and the rest keep their fresh initialisation. Returns a
+    one-line account.
     """
     from ..inference.runtimes.keras_model import KerasNetwork
 
@@ -125,7 +127,10 @@ def copy_weights(path: str, model: keras.Model, where: str, matching_layers: boo
                 copied += 1
             else:
                 fresh.append(layer.name)
-        return (f"copied {copied} layers from {path}; fresh: {', '.join(fresh) or 'none'}")
+        seeded = seed_heatmap_branch(model, source)
+        fresh = [name for name in fresh if name not in seeded]
+        branch = f"; heatmap branch seeded from the shared stage: {len(seeded)} layers" if seeded else ""
+        return f"copied {copied} layers from {path}{branch}; fresh: {', '.join(fresh) or 'none'}"
     theirs, ours = source.get_weights(), model.get_weights()
     mismatch = [i for i, (a, b) in enumerate(zip(theirs, ours)) if a.shape != b.shape]
     if len(theirs) != len(ours) or mismatch:
