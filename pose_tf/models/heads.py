@@ -109,9 +109,9 @@ def _output_convs(model, layout):
     convs = []
     for layer in model.layers:
         name = layer.name
-        if name.startswith("stage") and name[5:].isdigit() and layer.get_weights():
-            convs.append((layer, 0))
-        elif re.fullmatch(r"stage\d+_heatmaps", name):
+        # stageN is the output conv, or with a heatmap branch the join of two (no weights)
+        if (name.startswith("stage") and name[5:].isdigit() and layer.weights) \
+                or re.fullmatch(r"stage\d+_heatmaps", name):
             convs.append((layer, 0))
         elif re.fullmatch(r"stage\d+_pafs", name):
             convs.append((layer, layout.paf_offset))
