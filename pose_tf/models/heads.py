@@ -60,6 +60,8 @@ NECKS = {"fpn": fpn_neck, "concat": concat_neck}
 
 
 HEATMAP_BRANCH = "h"   # stageN + this: the name prefix of the heatmap branch's convs
+# The output convs of a two-branch stage: stageN_heatmaps and stageN_pafs.
+BRANCH_OUTPUT = re.compile(r"(stage\d+)_(heatmaps|pafs)")
 
 
 def _stage_convs(x, channels, convs, kernel, name):
@@ -109,12 +111,12 @@ def _output_convs(model, layout):
     convs = []
     for layer in model.layers:
         name = layer.name
+        branch = BRANCH_OUTPUT.fullmatch(name)
         # stageN is the output conv, or with a heatmap branch the join of two (no weights)
-        if (name.startswith("stage") and name[5:].isdigit() and layer.weights) \
-                or re.fullmatch(r"stage\d+_heatmaps", name):
+        if name.startswith("stage") and name[5:].isdigit() and layer.weights:
             convs.append((layer, 0))
-        elif re.fullmatch(r"stage\d+_pafs", name):
-            convs.append((layer, layout.paf_offset))
+        elif branch:
+            convs.append((layer, 0 if branch[2] == "heatmaps" else layout.paf_offset))
     return convs
 
 
@@ -147,7 +149,7 @@ def seed_heatmap_branch(model, source) -> list:
         if layer.name in theirs or not layer.weights:
             continue
         branch = re.fullmatch(rf"(stage\d+){HEATMAP_BRANCH}(_conv\d+_\w+)", layer.name)
-        output = re.fullmatch(r"(stage\d+)_(heatmaps|pafs)", layer.name)
+        output = BRANCH_OUTPUT.fullmatch(layer.name)
         if branch:
             donor, part = theirs.get(branch[1] + branch[2]), slice(None)
         elif output:
