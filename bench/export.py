@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from _shared import SHARED, data_dir, peer_graph  # noqa: E402
 from pose_tf.commands._model_args import DEFAULT_MODEL  # noqa: E402
 
 INPUT_SIZE = (368, 432)
@@ -92,7 +93,7 @@ def pick_models(names, shared: Path, work: Path, args):
                 path, note = largest_setting_model(work)
                 models.append(("largest-setting", path, note, None))
         elif name in ("peer", "peer-fixed-bn"):
-            graph = shared / "peer" / "tfpose_mobilenet_v2_small" / "graph_opt.pb"
+            graph = peer_graph(shared)
             if not graph.exists():
                 print(f"skip {name}: {graph} missing")
             elif name == "peer":
@@ -262,9 +263,8 @@ def verdicts(rows):
 
 
 def main():
-    default_shared = ROOT.parent / "shared"
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--shared", type=Path, default=Path(os.environ.get("POSE_TF_SHARED", default_shared)))
+    p.add_argument("--shared", type=Path, default=SHARED)
     p.add_argument("--models", default="default,peer,peer-fixed-bn",
                    help="comma list: default, peer, peer-fixed-bn (the peer with its batch-norm "
                         "statistics fixed, see pose_tf/export/batch_statistics.py), or model "
@@ -280,14 +280,14 @@ def main():
     p.add_argument("--work", type=Path, help="keep the exports here (default: a temp folder)")
     p.add_argument("--json", help="write the figures here")
     args = p.parse_args()
-    coco = args.shared / "data" / "coco_mini"
+    coco = data_dir(args.shared) / "coco_mini"
     args.annotations = coco / "annotations" / "person_keypoints_val2017.json"
     args.images = coco / "val2017"
     args.calibration = coco / "train2017"
     args.seen_annotations = coco / "annotations" / "person_keypoints_train2017.json"
     args.seen_images = coco / "train2017"
     if not args.images.is_dir():
-        sys.exit(f"coco_mini not found under {args.shared}/data")
+        sys.exit(f"coco_mini not found under {data_dir(args.shared)}")
 
     os.environ["POSE_TF_NUM_THREADS"] = str(args.threads)   # read when the backends load
     import tensorflow as tf

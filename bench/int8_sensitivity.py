@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from _shared import SHARED, data_dir, peer_graph  # noqa: E402
 from pose_tf.commands._model_args import DEFAULT_MODEL  # noqa: E402
 
 INPUT_SIZE = (368, 432)
@@ -44,7 +45,7 @@ def models(names, shared: Path, calibration: Path, count: int, work: Path):
         if name == "default":
             yield name, DEFAULT_MODEL, "pose_tf/resources/default_model.keras"
         elif name == "peer-fixed-bn":
-            graph = shared / "peer" / "tfpose_mobilenet_v2_small" / "graph_opt.pb"
+            graph = peer_graph(shared)
             out = work / "peer_fixed_bn.pb"
             used = write_fixed_graph(graph, calibration, out, INPUT_SIZE, count)
             yield name, out, f"peer graph, batch-norm statistics fixed on {used} train2017 images"
@@ -171,8 +172,7 @@ def print_table(results):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--shared", type=Path,
-                   default=Path(os.environ.get("POSE_TF_SHARED", ROOT.parent / "shared")))
+    p.add_argument("--shared", type=Path, default=SHARED)
     p.add_argument("--models", default="default,peer-fixed-bn",
                    help="comma list: default, peer-fixed-bn, or model paths")
     p.add_argument("--calibration-count", type=int, default=50)
@@ -181,13 +181,13 @@ def main():
     p.add_argument("--seen", action="store_true", help="also score AP on coco_mini train2017")
     p.add_argument("--json", help="write the figures here")
     args = p.parse_args()
-    coco = args.shared / "data" / "coco_mini"
+    coco = data_dir(args.shared) / "coco_mini"
     args.annotations = coco / "annotations" / "person_keypoints_val2017.json"
     args.images, args.calibration = coco / "val2017", coco / "train2017"
     args.seen_annotations = coco / "annotations" / "person_keypoints_train2017.json"
     args.seen_images = coco / "train2017"
     if not args.images.is_dir():
-        sys.exit(f"coco_mini not found under {args.shared}/data")
+        sys.exit(f"coco_mini not found under {data_dir(args.shared)}")
     os.environ["POSE_TF_NUM_THREADS"] = str(args.threads)
 
     results = {}

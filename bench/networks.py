@@ -24,11 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from _shared import peer_graph, teacher_graph  # noqa: E402
 from pose_tf.io.files import write_text_atomic  # noqa: E402
 from pose_tf.training.settings import ModelSetting, load_setting  # noqa: E402
 
-PEER = ROOT.parent / "shared" / "peer" / "tfpose_mobilenet_v2_small" / "graph_opt.pb"
-TEACHER = ROOT.parent / "shared" / "peer" / "tfpose_mobilenet_thin" / "graph_opt.pb"
+PEER = peer_graph()
+TEACHER = teacher_graph()
 TEACHER_TARGET = 0.5   # the default model may take at most this share of the teacher's time
 
 # name -> (setting file whose model it is, overrides); the thin 0.75 heads are reused for v3.

@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-SHARED = ROOT.parent / "shared"
+from _shared import data_dir, peer_graph, teacher_graph  # noqa: E402
+
 MATCH_RADIUS = 2.0          # map cells: a peak farther than this is another joint's
 TF_POSE_SHIFT = (-1 / 8, -1 / 16)
 
@@ -39,10 +40,9 @@ TF_POSE_SHIFT = (-1 / 8, -1 / 16)
 def models():
     from pose_tf.commands._model_args import DEFAULT_MODEL
 
-    peer = SHARED / "peer"
     return {"default": (str(DEFAULT_MODEL), None),
-            "teacher": (str(peer / "tfpose_mobilenet_thin" / "graph_opt.pb"), "openpose18"),
-            "peer": (str(peer / "tfpose_mobilenet_v2_small" / "graph_opt.pb"), "openpose18")}
+            "teacher": (str(teacher_graph()), "openpose18"),
+            "peer": (str(peer_graph()), "openpose18")}
 
 
 def parse_args():
@@ -94,7 +94,7 @@ def main():
     from pose_tf.io.images import read_image
 
     shifts = [tuple(float(v) for v in s.split(",")) for s in args.shift] or [(0.0, 0.0), TF_POSE_SHIFT]
-    root = SHARED / "data" / "coco_mini"
+    root = data_dir() / "coco_mini"
     gt = load_ground_truth(root / "annotations" / f"person_keypoints_{args.split}.json")
     known = models()
     report = {}

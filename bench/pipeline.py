@@ -34,11 +34,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from _shared import data_dir  # noqa: E402
 from pose_tf.io.files import write_text_atomic  # noqa: E402
 
 INPUT = (368, 432)
 STRIDE = 8
-COCO128 = os.path.join(os.path.dirname(ROOT), "shared", "data", "coco128")
+COCO128 = str(data_dir() / "coco128")
 
 
 # ------------------------------------------------------------------------------ records

@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from _shared import SHARED, data_dir, peer_graph  # noqa: E402
 from pose_tf.grouping import PostprocessParams, decode, group  # noqa: E402
 
 
@@ -97,7 +98,7 @@ def median_ms(fn, inputs, repeat):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shared", default=str(ROOT.parent / "shared"))
+    ap.add_argument("--shared", default=str(SHARED))
     ap.add_argument("--json", help="write ours_ms, reference_ms, speedup (+ crowd figures) here")
     ap.add_argument("--repeat", type=int, default=3, help="timed passes over the images")
     ap.add_argument("--crowd-frames", type=int, default=20, help="frames of street_crowd.avi")
@@ -108,8 +109,8 @@ def main():
     from pose_tf.io.video import VideoSource
 
     shared = Path(args.shared)
-    peer = shared / "peer/tfpose_mobilenet_v2_small/graph_opt.pb"
-    val = shared / "data/coco_mini/val2017"
+    peer = peer_graph(shared)
+    val = data_dir(shared) / "coco_mini/val2017"
     if not peer.exists() or not val.exists():
         sys.exit(f"needs the peer network and coco_mini under {shared}")
     params = PostprocessParams()
@@ -129,7 +130,7 @@ def main():
     people_ref = np.mean([len(reference(*x)) for x in inputs])
 
     print(f"computing peer maps for {args.crowd_frames} frames of street_crowd.avi ...", flush=True)
-    video = VideoSource(str(shared / "data/videos/street_crowd.avi"))
+    video = VideoSource(str(data_dir(shared) / "videos/street_crowd.avi"))
     frames = [f for i, f in enumerate(video) if i % 10 == 0][: args.crowd_frames]
     crowd_inputs = [est.predict_maps(f) for f in frames]
     crowd_ours_ms, _ = median_ms(ours, crowd_inputs, args.repeat)

@@ -28,13 +28,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from _shared import data_dir, teacher_graph  # noqa: E402
 from pose_tf.commands._model_args import DEFAULT_MODEL  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
+DATA = data_dir()
 BONN = DATA / "posetrack_bonn"
 CLIP = "frames_060470979"
 NETWORKS = {
-    "teacher": (ROOT.parent / "shared" / "peer" / "tfpose_mobilenet_thin" / "graph_opt.pb", "openpose18"),
+    "teacher": (teacher_graph(), "openpose18"),
     "default": (Path(DEFAULT_MODEL), None),
 }
 JITTER_CLIPS = ("kickboxing_2people.mp4", "musicians_3people.mp4")

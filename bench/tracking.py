@@ -42,6 +42,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _shared import data_dir  # noqa: E402
 from pose_tf.core.keypoints import COCO_KEYPOINTS, COCO_SIGMAS  # noqa: E402
 from pose_tf.core.pose import Pose  # noqa: E402
 from pose_tf.evaluation.posetrack import evaluate  # noqa: E402
@@ -52,7 +53,7 @@ from pose_tf.tracking.simulator import NOISE_LEVELS, DetectorNoise, NoiseLevel  
 from pose_tf.tracking.tracker import (PoseTracker, _boxes, _iou, _pose_arrays,  # noqa: E402
                                       load_tracker_config, predict)
 
-BONN = ROOT.parent / "shared" / "data" / "posetrack_bonn"
+BONN = data_dir() / "posetrack_bonn"
 THRESHOLDS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 # Fitting and tuning levels, between the scored low / medium / high (simulator.NOISE_LEVELS).
 FIT_LEVELS = (NoiseLevel("fit_low_medium", 0.022, 0.15, 0.05, 4, 0.20),

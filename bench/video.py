@@ -34,9 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from _shared import data_dir  # noqa: E402
 from pose_tf.commands._model_args import DEFAULT_MODEL  # noqa: E402
 
-VIDEOS = ROOT.parent / "shared" / "data" / "videos"
+VIDEOS = data_dir() / "videos"
 CLIPS = ("kickboxing_2people.mp4", "street_crowd.avi")
 BACKENDS = ("tf-float32", "tf-bfloat16", "onnx-fp32")
 

@@ -217,13 +217,14 @@ def test_bad_config_is_refused():
         targets.TargetConfig(sigmas=(1.0, 2.0)).validate()
 
 
-def test_benchmark_reference_builds_the_same_targets():
+def test_benchmark_reference_builds_the_same_targets(monkeypatch):
     """bench/pipeline.py's NumPy reference (grid variant) computes what ours computes, so
     the benchmark compares equal work."""
     import importlib.util
     from pathlib import Path
 
     path = Path(__file__).resolve().parents[1] / "bench" / "pipeline.py"
+    monkeypatch.syspath_prepend(str(path.parent))   # as when run as a script: it imports bench/_shared.py
     spec = importlib.util.spec_from_file_location("bench_pipeline", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
