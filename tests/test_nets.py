@@ -215,3 +215,33 @@ def test_peer_flops_through_the_same_counter(peer_graph):
     half = frozen_graph_flops(graph_def, "image:0", (1, 184, 432, 3))
     assert 1e9 < flops < 5e9
     assert 0.45 < half / flops < 0.55
+
+
+def test_keras_runtime_runs_batch_norms_folded_with_the_same_maps(tmp_path):
+    """Inference folds every batch norm into its convolution (bfloat16 needs it, float32 is
+    faster); the maps must be the file's own, and bfloat16 stays off under "auto" unless
+    the file says it was trained under mixed_bfloat16."""
+    from pose_tf.inference.runtimes.keras_model import KerasNetwork, add_model_info
+
+    model = build_model(_tiny("mobilenet_thin"))
+    rng = np.random.default_rng(1)
+    for weight in model.weights:     # statistics far from the identity, as trained ones are
+        if "moving_mean" in weight.path:
+            weight.assign(rng.normal(0.0, 3.0, weight.shape).astype(np.float32))
+        if "moving_variance" in weight.path:
+            weight.assign(rng.uniform(0.01, 4.0, weight.shape).astype(np.float32))
+    path = tmp_path / "m.keras"
+    model.save(path)
+    add_model_info(path, {"layout": "coco17", "training_precision": "none"})
+    images = rng.uniform(0, 255, (1, 64, 96, 3)).astype(np.float32)
+    expected = model(images)[-1].numpy()
+    network = KerasNetwork(str(path))
+    got = network(images)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(got, expected, atol=1e-5 * scale + 1e-6)
+    graph = network._forward.get_concrete_function().graph
+    assert not [op for op in graph.get_operations() if "FusedBatchNorm" in op.type or
+                op.type == "Rsqrt"], "a batch norm left unfolded"
+    assert network.bfloat16_holds is False
+    add_model_info(path, {"layout": "coco17", "training_precision": "mixed_bfloat16"})
+    assert KerasNetwork(str(path)).bfloat16_holds is True

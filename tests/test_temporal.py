@@ -138,15 +138,21 @@ def test_one_euro_restarts_a_joint_that_was_missing_and_leaves_untracked_poses()
     assert smoother([untracked])[0] is untracked
 
 
-def test_precision_auto_means_bfloat16_only_where_the_cpu_has_it(tmp_path):
-    from pose_tf.inference.precision import cpu_has_bfloat16, resolve_precision
+def test_precision_auto_means_bfloat16_only_with_amx_and_a_network_that_holds(tmp_path):
+    from pose_tf.inference.precision import cpu_has_amx, cpu_has_bfloat16, resolve_precision
 
-    with_bf16, without = tmp_path / "bf16", tmp_path / "plain"
-    with_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_tile\n")
+    amx, avx512, without = tmp_path / "amx", tmp_path / "avx512", tmp_path / "plain"
+    amx.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n")
+    avx512.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16\n")
     without.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2\n")
-    assert cpu_has_bfloat16(str(with_bf16)) and not cpu_has_bfloat16(str(without))
-    assert resolve_precision("auto", str(with_bf16)) == "bfloat16"
+    assert cpu_has_bfloat16(str(amx)) and cpu_has_bfloat16(str(avx512))
+    assert not cpu_has_bfloat16(str(without))
+    assert cpu_has_amx(str(amx)) and not cpu_has_amx(str(avx512))
+    assert resolve_precision("auto", str(amx)) == "bfloat16"
+    assert resolve_precision("auto", str(amx), bfloat16_holds=False) == "float32"
+    assert resolve_precision("auto", str(avx512)) == "float32"     # mixed speed there, measured
     assert resolve_precision("auto", str(without)) == "float32"
+    assert resolve_precision("bfloat16", str(avx512), bfloat16_holds=False) == "bfloat16"   # forced
     assert resolve_precision("bfloat16", str(without)) == "bfloat16"     # forced: allowed, warned
     with pytest.raises(ValueError):
         resolve_precision("fp16")

