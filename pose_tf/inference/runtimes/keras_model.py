@@ -102,7 +102,7 @@ class KerasNetwork(Network):
         # is multiplied by the batch norm's scale (up to 138): bfloat16 lost a third of the
         # default model's AP. Folded, the mean is subtracted inside the convolution's
         # float32 accumulation. float32 maps are the same up to rounding.
-        inference_model = fold_batch_norms(model)
+        self.inference_model = inference_model = fold_batch_norms(model)
 
         @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
                      reduce_retracing=True)
