@@ -77,12 +77,13 @@ def stage_heads(features, *, stages, channels, convs, refine_kernel, out_channel
     A refinement stage sees the neck features and the previous stage's prediction, and
     uses large depthwise kernels (cheap) to widen its receptive field, as in OpenPose.
 
-    `heatmap_channels` > 0 gives the last stage two branches, as OpenPose's stages have:
-    its convs predict the PAFs (output conv `stageN_pafs`), a second set of the same
-    convs (`stageNh_conv*`) the first `heatmap_channels` channels, heatmaps and
-    background (`stageN_heatmaps`); the layer `stageN` joins them in layout order. Why:
-    decoding a distilled student's PAFs with the teacher's heatmaps scores near the
-    teacher (bench/distill_gap.py), so its heatmaps are what lack capacity.
+    `heatmap_channels` > 0 gives every refinement stage (or a lone first stage) two
+    branches, as OpenPose's stages have: its convs predict the PAFs (output conv
+    `stageN_pafs`), a second set of the same convs (`stageNh_conv*`) the first
+    `heatmap_channels` channels, heatmaps and background (`stageN_heatmaps`); the layer
+    `stageN` joins them in layout order. Why: decoding a distilled student's PAFs with the
+    teacher's heatmaps scores near the teacher (bench/distill_gap.py), so its heatmaps are
+    what lack capacity.
     """
     outputs = []
     for stage in range(1, stages + 1):
@@ -95,7 +96,7 @@ def stage_heads(features, *, stages, channels, convs, refine_kernel, out_channel
         shared = _stage_convs(x, channels, convs, kernel, name)
         # float32 output even under a mixed-precision policy: the loss and the grouping
         # want full-precision maps.
-        if not heatmap_channels or stage < stages:
+        if not heatmap_channels or 1 == stage < stages:
             outputs.append(layers.Conv2D(out_channels, 1, dtype="float32", name=name)(shared))
             continue
         heatmaps = layers.Conv2D(heatmap_channels, 1, dtype="float32", name=f"{name}_heatmaps")(
@@ -138,27 +139,48 @@ def start_outputs_at_empty_maps(model, layout):
         layer.set_weights([np.zeros_like(kernel), bias])
 
 
-def seed_heatmap_branch(model, source) -> list:
-    """Weights for a heatmap-branch network's new layers from `source`, the same network
-    with a shared last stage, so that it starts out computing `source`'s maps: the heatmap
-    branch's convs copy the shared stage's, and each branch's output conv keeps its
-    channels of the shared output conv. Returns the names of the layers it set."""
+STAGE_LAYER = re.compile(r"stage(\d+)(h?)(_\w+)")
+
+
+def _donor(name, theirs, model):
+    """(layer of `source`, channel slice) whose weights `model`'s layer `name` starts from."""
+    if name in theirs:
+        return theirs[name], slice(None)
+    output = BRANCH_OUTPUT.fullmatch(name)
+    shared = theirs.get(output[1]) if output else None
+    if shared is not None and shared.weights:
+        # a branch's output conv keeps its channels of the shared stage's output conv
+        heatmaps = model.get_layer(f"{output[1]}_heatmaps").filters
+        return shared, slice(None, heatmaps) if output[2] == "heatmaps" else slice(heatmaps, None)
+    layer = STAGE_LAYER.fullmatch(name)
+    if not layer:
+        return None
+    stage, branch, rest = int(layer[1]), layer[2], layer[3]
+    if any(n.startswith(f"stage{stage}_") for n in theirs):
+        # a heatmap branch's conv copies the shared stage's conv
+        return _donor(f"stage{stage}{rest}", theirs, model) if branch else None
+    if stage > 2:
+        # a refinement stage `source` lacks copies the one before it: same input shape
+        # (neck features + the previous stage's maps), and it starts out refining again
+        return _donor(f"stage{stage - 1}{branch}{rest}", theirs, model)
+    return None
+
+
+def seed_new_stage_layers(model, source) -> list:
+    """Weights for the stage layers `source` lacks, so that `model` starts out near
+    `source`'s maps: a heatmap branch copies its shared stage's convs (and each branch's
+    output conv keeps its channels of the shared output conv), which then computes exactly
+    `source`'s maps; an added refinement stage copies the last stage of `source`, which then
+    refines once more. Returns the names of the layers it set."""
     theirs = {layer.name: layer for layer in source.layers}
     seeded = []
     for layer in model.layers:
         if layer.name in theirs or not layer.weights:
             continue
-        branch = re.fullmatch(rf"(stage\d+){HEATMAP_BRANCH}(_conv\d+_\w+)", layer.name)
-        output = BRANCH_OUTPUT.fullmatch(layer.name)
-        if branch:
-            donor, part = theirs.get(branch[1] + branch[2]), slice(None)
-        elif output:
-            heatmaps = model.get_layer(f"{output[1]}_heatmaps").filters
-            donor = theirs.get(output[1])
-            part = slice(None, heatmaps) if output[2] == "heatmaps" else slice(heatmaps, None)
-        else:
+        found = _donor(layer.name, theirs, model)
+        if found is None:
             continue
-        weights = [w[..., part] for w in donor.get_weights()] if donor is not None else []
+        weights = [w[..., found[1]] for w in found[0].get_weights()]
         if [w.shape for w in weights] != [w.shape for w in layer.get_weights()]:
             continue
         layer.set_weights(weights)

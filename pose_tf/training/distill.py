@@ -184,11 +184,11 @@ def section_chains(model, layer_names) -> List[list]:
     return chains
 
 
-def run_section(chain, inputs):
-    """Apply a section's layers in training mode to `inputs`."""
+def run_section(chain, inputs, training=True):
+    """Apply a section's layers to `inputs` (batch norms in `training` mode)."""
     x = inputs
     for layer in chain:
-        x = layer(x, training=True)
+        x = layer(x, training=training)
     return x
 
 
@@ -217,12 +217,12 @@ def section_targets(strides, images, teacher_features, clip: float):
     return targets
 
 
-def sectioned_hint_losses(chains, images, targets):
+def sectioned_hint_losses(chains, images, targets, training=True):
     """[B] relative MSE of each section fed the teacher's previous features (the first
     the image) against the teacher's next ones (`section_targets`)."""
     losses, inputs = [], images
     for chain, target in zip(chains, targets):
-        losses.append(relative_error(run_section(chain, inputs), target))
+        losses.append(relative_error(run_section(chain, inputs, training), target))
         inputs = target
     return losses
 

@@ -137,6 +137,11 @@ class TrainingSetting:
     # Before an evaluation and the final save, BN moving statistics are recomputed over
     # this many training batches (pose_tf.models.batchnorm); 0 = keep the moving averages.
     bn_recalibration_batches: int = 0
+    # What the batch norms normalise with in training steps: "batch" statistics (and the
+    # moving averages follow them), or the "moving" averages the network starts with, kept
+    # fixed (scale and offset still learn): a warm-started network then trains as it is
+    # evaluated, free of the noise small batches (8 crops) put into both.
+    batch_norm: str = "batch"
     # A fresh run (not --resume) starts from this .keras file's weights (same architecture)
     # instead of from scratch; relative to the setting file. Empty = from scratch.
     init_from: str = ""
@@ -152,6 +157,8 @@ class TrainingSetting:
         for key in ("steps", "log_every", "checkpoint_every", "keep_checkpoints"):
             if getattr(self, key) < 1:
                 raise ValueError(f"training.{key} must be >= 1, got {getattr(self, key)}")
+        if self.batch_norm not in ("batch", "moving"):
+            raise ValueError(f"training.batch_norm must be 'batch' or 'moving', got {self.batch_norm!r}")
         for key in ("eval_every", "bn_recalibration_batches"):
             if getattr(self, key) < 0:
                 raise ValueError(f"training.{key} must be >= 0, got {getattr(self, key)}")
@@ -172,8 +179,15 @@ class EvaluationSetting:
     # seen AP with flat val AP means over-fitting, both flat means under-fitting.
     seen_annotations: str = ""
     seen_images: str = ""
+    # Which set ranks the evaluations for best.keras: "val", or "seen" so that the kept
+    # state is chosen on training images and val stays the reported figure only.
+    best_on: str = "val"
 
     def validate(self):
+        if self.best_on not in ("val", "seen"):
+            raise ValueError(f"evaluation.best_on must be 'val' or 'seen', got {self.best_on!r}")
+        if self.best_on == "seen" and not self.seen_annotations:
+            raise ValueError("evaluation.best_on: seen needs evaluation.seen_annotations")
         if len(self.input_size) != 2 or any(v <= 0 or v % 16 for v in self.input_size):
             raise ValueError(f"evaluation.input_size must be [height, width], multiples of 16, "
                              f"got {self.input_size}")

@@ -39,7 +39,7 @@ from ..core.errors import PoseTfError
 from ..core.keypoints import get_layout
 from ..io.files import atomic_output, write_json_atomic
 from ..models import build_model
-from ..models.heads import seed_heatmap_branch, start_outputs_at_empty_maps
+from ..models.heads import seed_new_stage_layers, start_outputs_at_empty_maps
 from .distribution import is_chief, make_strategy, strategy_name
 from .losses import masked_mse
 from .preflight import check_run_inputs
@@ -94,18 +94,19 @@ def save_model_atomic(model, path: str, info: Optional[dict] = None):
             add_model_info(str(tmp), info)
 
 
-def _rank(metrics: Dict[str, float]):
+def _rank(metrics: Dict[str, float], prefix: str = ""):
     """Order of evaluations: AP, then AR and mean OKS (AP is 0 for a long time early in a
-    run); on a tie the later one wins (`>=`), having trained longer."""
-    return tuple(metrics.get(k, 0.0) for k in ("AP", "AR", "mean_oks"))
+    run) of the set `prefix` names ("" val, "seen_" training images); on a tie the later
+    one wins (`>=`), having trained longer."""
+    return tuple(metrics.get(prefix + k, 0.0) for k in ("AP", "AR", "mean_oks"))
 
 
 def copy_weights(path: str, model: keras.Model, where: str, matching_layers: bool = False) -> str:
     """Load the .keras file `path` and copy its weights into `model`.
 
     Same architecture, or with `matching_layers` every layer whose name and weight shapes
-    match; a heatmap branch `path` lacks is seeded from its shared last stage
-    (`seed_heatmap_branch`), and the rest keep their fresh initialisation. Returns a
+    match; a heatmap branch or refinement stage `path` lacks is seeded from its stages
+    (`seed_new_stage_layers`), and the rest keep their fresh initialisation. Returns a
     one-line account.
     """
     from ..inference.runtimes.keras_model import KerasNetwork
@@ -127,9 +128,9 @@ def copy_weights(path: str, model: keras.Model, where: str, matching_layers: boo
                 copied += 1
             else:
                 fresh.append(layer.name)
-        seeded = seed_heatmap_branch(model, source)
+        seeded = seed_new_stage_layers(model, source)
         fresh = [name for name in fresh if name not in seeded]
-        branch = f"; heatmap branch seeded from the shared stage: {len(seeded)} layers" if seeded else ""
+        branch = f"; new stage layers seeded from its stages: {len(seeded)} layers" if seeded else ""
         return f"copied {copied} layers from {path}{branch}; fresh: {', '.join(fresh) or 'none'}"
     theirs, ours = source.get_weights(), model.get_weights()
     mismatch = [i for i, (a, b) in enumerate(zip(theirs, ours)) if a.shape != b.shape]
@@ -167,6 +168,8 @@ class Trainer:
             raise PoseTfError(f"{setting.path}: data.batch_size {setting.data.batch_size} is not "
                               f"divisible by the {replicas} replicas")
         self.run_dir = os.path.join(training.work_dir, setting.name)
+        # training.batch_norm: "moving" normalises with the fixed moving averages
+        self.batch_statistics = training.batch_norm == "batch"
         self.log = RunLog(os.path.join(training.logs_dir, setting.name) if self.chief else None)
         self.evaluate_fn = evaluate_fn or (self._coco_evaluate if training.eval_every else None)
 
@@ -325,10 +328,10 @@ class Trainer:
 
             chains, strides = self.sections
             fed = section_targets(strides, images, teacher_hints, distillation.hint_clip)
-            hinted = tf.add_n(sectioned_hint_losses(chains, images, fed))
+            hinted = tf.add_n(sectioned_hint_losses(chains, images, fed, self.batch_statistics))
         if self.head_model is not None:
             inputs = [fed[distillation.hint_layers.index(n)] for n in distillation.head_layers]
-            headed = teacher_loss(self.head_model(inputs, training=True), teacher_maps,
+            headed = teacher_loss(self.head_model(inputs, training=self.batch_statistics), teacher_maps,
                                   self.teacher.mask, tf.ones_like(label),
                                   layout.paf_offset, paf_weight, **focal)
             total += distillation.head_weight * headed
@@ -344,7 +347,7 @@ class Trainer:
 
         def replica_step(images, targets):
             with tf.GradientTape() as tape:
-                outputs = model(images, training=True)
+                outputs = model(images, training=self.batch_statistics)
                 per_example, parts = self._losses(images, targets, outputs)
                 loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
                 scaled = optimizer.scale_loss(loss)
@@ -480,11 +483,12 @@ class Trainer:
         self.log.scalars(step, {f"eval/{k}": v for k, v in metrics.items()})
         best_file = os.path.join(self.run_dir, "best.json")
         best = json.load(open(best_file)) if os.path.exists(best_file) else None
-        if best is None or _rank(metrics) >= _rank(best["metrics"]):
+        prefix = "seen_" if self.setting.evaluation.best_on == "seen" else ""
+        if best is None or _rank(metrics, prefix) >= _rank(best["metrics"], prefix):
             with atomic_output(os.path.join(self.run_dir, "best.keras")) as tmp:
                 shutil.copyfile(path, tmp)
             write_json_atomic(best_file, {"step": step, "metrics": metrics}, indent=2)
-            self.log.line(f"new best AP {metrics.get('AP', 0.0):.4f} at step {step}")
+            self.log.line(f"new best {prefix}AP {metrics.get(prefix + 'AP', 0.0):.4f} at step {step}")
         return metrics
 
     # -- the loop ----------------------------------------------------------------------
