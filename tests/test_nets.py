@@ -160,10 +160,47 @@ def test_heatmap_branch_seeded_from_a_shared_stage_computes_the_same_maps(tmp_pa
     branched = build_model(_tiny("mobilenet_thin", layout="openpose18", heatmap_branch=True))
     account = copy_weights(str(path), branched, where="test", matching_layers=True)
     # 1 conv block = dw, pw, bn; plus the two output convs; nothing left fresh.
-    assert "heatmap branch seeded from the shared stage: 5 layers; fresh: none" in account
+    assert "new stage layers seeded from its stages: 5 layers; fresh: none" in account
     image = np.random.default_rng(2).uniform(0, 255, (1, 64, 80, 3)).astype(np.float32)
     for ours, theirs in zip(branched(image), shared(image)):
         np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-5, atol=1e-5)
+
+
+def test_a_third_stage_grown_from_a_two_stage_file_starts_as_a_copy_of_stage_2(tmp_path):
+    """Every refinement stage has both branches; a stage the file lacks copies the last one
+    it has, so the first two stages compute the file's maps exactly and the third, fed
+    stage 2's maps where stage 2 was fed stage 1's, computes stage 2's function again."""
+    from dataclasses import replace
+
+    from pose_tf.inference.runtimes.keras_model import add_model_info
+    from pose_tf.training.trainer import copy_weights
+
+    setting = _tiny("mobilenet_thin", layout="openpose18", heatmap_branch=True)
+    two = _randomised(build_model(setting))
+    path = tmp_path / "two.keras"
+    two.save(path)
+    add_model_info(path, {"layout": "openpose18"})
+    three = build_model(replace(setting, stages=3))
+    assert three.name.endswith("_s3h")
+    for stage in (2, 3):
+        assert three.get_layer(f"stage{stage}h_conv1_dw").input is \
+            three.get_layer(f"stage{stage}_conv1_dw").input
+    account = copy_weights(str(path), three, where="test", matching_layers=True)
+    # 2 branches x 1 conv block (dw, pw, bn) + the two output convs; nothing left fresh.
+    assert "new stage layers seeded from its stages: 8 layers; fresh: none" in account
+    for ours, theirs in (("stage3_conv1_pw", "stage2_conv1_pw"), ("stage3h_conv1_bn", "stage2h_conv1_bn"),
+                         ("stage3_heatmaps", "stage2_heatmaps"), ("stage3_pafs", "stage2_pafs")):
+        for a, b in zip(three.get_layer(ours).get_weights(), two.get_layer(theirs).get_weights()):
+            np.testing.assert_array_equal(a, b)
+    image = np.random.default_rng(4).uniform(0, 255, (1, 64, 80, 3)).astype(np.float32)
+    ours, theirs = three(image), two(image)
+    for a, b in zip(ours[:2], theirs):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
+    # stage 3 = stage 2's layers applied to (neck features, stage 2's maps)
+    features = keras.Model(three.input, three.get_layer("stage2_concat").input[0])(image)
+    stage2_again = keras.Model(two.get_layer("stage2_concat").input, two.outputs[-1])
+    np.testing.assert_allclose(np.asarray(ours[2]),
+                               np.asarray(stage2_again([features, theirs[1]])), rtol=1e-4, atol=1e-5)
 
 
 def test_empty_maps_start_covers_both_branches():

@@ -80,6 +80,9 @@ def test_unknown_key_names_file_and_dotted_key(tmp_path):
     ("data: {recipe: r.yaml}\ntraining: {bn_recalibration_batches: -1}",
      "training.bn_recalibration_batches"),
     ("data: {recipe: r.yaml}\nevaluation: {seen_images: train2017}", "evaluation.seen_annotations"),
+    ("data: {recipe: r.yaml}\ntraining: {batch_norm: frozen}", "training.batch_norm"),
+    ("data: {recipe: r.yaml}\nevaluation: {best_on: test}", "evaluation.best_on"),
+    ("data: {recipe: r.yaml}\nevaluation: {best_on: seen}", "evaluation.seen_annotations"),
     ("model: {}", "'data'"),
     ("data: {input_size: [368, 432]}", "data.recipe"),
 ])

@@ -184,6 +184,58 @@ def test_evaluations_see_recalibrated_statistics_and_training_does_not(tmp_path)
     trainer.close()
 
 
+def test_moving_batch_norm_keeps_the_statistics_and_trains_the_rest(tmp_path):
+    """training.batch_norm: moving: steps normalise with the moving averages, which stay
+    as they were; convolutions and the batch norms' scale and offset still learn."""
+    import dataclasses
+
+    setting = tiny_setting(str(tmp_path), 3)
+    setting = dataclasses.replace(setting, training=dataclasses.replace(
+        setting.training, batch_norm="moving"))
+    trainer = Trainer(setting, dataset_fn=synthetic_dataset_fn())
+    trainer.restore_or_start(resume=False)
+    before = {w.path: w.numpy().copy() for w in trainer.model.weights}
+    trainer.run(max_steps=3)
+    after = {w.path: w.numpy() for w in trainer.model.weights}
+    moving = [p for p in before if "moving" in p]
+    learned = [p for p in before if "gamma" in p or "beta" in p or "kernel" in p]
+    assert moving and learned
+    for path in moving:
+        np.testing.assert_array_equal(after[path], before[path])
+    for kind in ("gamma", "beta", "kernel"):
+        assert any(not np.array_equal(after[p], before[p]) for p in learned if kind in p), kind
+    trainer.close()
+    # and the default, "batch", moves them
+    batch = Trainer(tiny_setting(str(tmp_path / "b"), 3), dataset_fn=synthetic_dataset_fn())
+    batch.restore_or_start(resume=False)
+    start = {w.path: w.numpy().copy() for w in batch.model.weights if "moving" in w.path}
+    batch.run(max_steps=3)
+    assert any(not np.array_equal(w.numpy(), start[w.path])
+               for w in batch.model.weights if "moving" in w.path)
+    batch.close()
+
+
+def test_best_state_is_chosen_on_the_set_best_on_names(tmp_path):
+    """evaluation.best_on: seen ranks evaluations by the training images' AP, so that val
+    only reports; the default ranks by val AP."""
+    import dataclasses
+    import json
+
+    from pose_tf.training.settings import EvaluationSetting
+
+    for best_on, step in (("seen", 4), ("val", 2)):
+        scores = iter([{"AP": 0.3, "seen_AP": 0.1}, {"AP": 0.1, "seen_AP": 0.2}])
+        setting = tiny_setting(str(tmp_path / best_on), 4, eval_every=2)
+        setting = dataclasses.replace(setting, evaluation=EvaluationSetting(
+            seen_annotations="train.json", seen_images="train", best_on=best_on))
+        trainer = Trainer(setting, dataset_fn=synthetic_dataset_fn(),
+                          evaluate_fn=lambda path: next(scores))
+        trainer.run()
+        trainer.close()
+        best = json.loads((tmp_path / best_on / "runs" / "tiny" / "best.json").read_text())
+        assert best["step"] == step, best_on
+
+
 def test_resume_continues_exactly(tmp_path):
     """6 steps straight == 3 steps, a new process-like Trainer restoring, 3 more steps:
     same step, same learning rate, same data, same weights."""
