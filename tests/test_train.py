@@ -236,6 +236,50 @@ def test_best_state_is_chosen_on_the_set_best_on_names(tmp_path):
         assert best["step"] == step, best_on
 
 
+def test_average_is_the_mean_of_the_chosen_checkpoints(tmp_path, capfd):
+    """`pose-tf average` writes a .keras whose weights are the mean of the run's
+    checkpoints in the step range; a range without checkpoints names the folder (exit 2)."""
+    import dataclasses
+
+    import keras
+    import tensorflow as tf
+
+    from pose_tf import cli
+    from pose_tf.models.factory import build_model
+
+    setting = tiny_setting(str(tmp_path), 6, checkpoint_every=2)
+    setting = dataclasses.replace(setting, training=dataclasses.replace(
+        setting.training, keep_checkpoints=5, batch_norm="moving"))
+    trainer = Trainer(setting, dataset_fn=synthetic_dataset_fn())
+    trainer.run()
+    trainer.close()
+    folder = tmp_path / "runs" / "tiny" / "checkpoints"
+    states = []
+    for step in (4, 6):
+        model = build_model(setting.model)
+        tf.train.Checkpoint(model=model).read(str(folder / f"ckpt-{step}")).expect_partial()
+        states.append(model.get_weights())
+    setting_file = tmp_path / "tiny.yaml"
+    setting_file.write_text(
+        "model: {backbone: mobilenet_thin, alpha: 0.25, neck_channels: 8, stages: 2,\n"
+        "        stage_channels: 8, stage_convs: 1, refine_kernel: 3}\n"
+        "data: {recipe: synthetic.yaml, input_size: [32, 48], batch_size: 4}\n"
+        f"training: {{work_dir: {tmp_path / 'runs'}}}\n")
+    out = tmp_path / "averaged.keras"
+    assert cli.main(["average", "--setting", str(setting_file), "--from-step", "3",
+                     "--out", str(out)]) == 0
+    assert "mean of 2 checkpoints, steps 4, 6" in capfd.readouterr().out
+    averaged = keras.models.load_model(out, compile=False).get_weights()
+    for a, b, mean in zip(*states, averaged):
+        np.testing.assert_allclose(mean, (a.astype(np.float64) + b) / 2, rtol=1e-6, atol=1e-7)
+    assert any(not np.array_equal(a, b) for a, b in zip(*states))
+    assert cli.main(["average", "--setting", str(setting_file), "--from-step", "7",
+                     "--out", str(tmp_path / "none.keras")]) == 2
+    err = capfd.readouterr().err
+    assert str(folder) in err and "steps there: 2, 4, 6" in err
+    assert not (tmp_path / "none.keras").exists()
+
+
 def test_resume_continues_exactly(tmp_path):
     """6 steps straight == 3 steps, a new process-like Trainer restoring, 3 more steps:
     same step, same learning rate, same data, same weights."""

@@ -80,6 +80,14 @@ def pipeline_dataset_fn(setting: Setting) -> Callable:
 # --------------------------------------------------------------------------------------
 # Saving and loading weights
 
+def model_info(setting) -> dict:
+    """What inference needs to know about a setting's trained network (stored in the .keras)."""
+    data = setting.data
+    return {"layout": setting.model.layout, "stride": data.targets.stride,
+            "pad_value": float(data.augment.fill_value), "input": "float32 RGB 0..255",
+            "training_precision": setting.training.mixed_precision}
+
+
 def save_model_atomic(model, path: str, info: Optional[dict] = None):
     """Write a .keras file via a temporary name in the same folder, then rename.
 
@@ -425,11 +433,7 @@ class Trainer:
 
     # -- evaluation --------------------------------------------------------------------
     def model_info(self) -> dict:
-        """What inference needs to know about the trained network (stored in the .keras)."""
-        data = self.setting.data
-        return {"layout": self.setting.model.layout, "stride": data.targets.stride,
-                "pad_value": float(data.augment.fill_value), "input": "float32 RGB 0..255",
-                "training_precision": self.setting.training.mixed_precision}
+        return model_info(self.setting)
 
     def save_for_inference(self, path: str):
         """Save the model as a .keras file with BN statistics recomputed on training data.
