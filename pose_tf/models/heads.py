@@ -139,7 +139,7 @@ def start_outputs_at_empty_maps(model, layout):
         layer.set_weights([np.zeros_like(kernel), bias])
 
 
-STAGE_LAYER = re.compile(r"stage(\d+)(h?)(_\w+)")
+STAGE_LAYER = re.compile(rf"stage(\d+)({HEATMAP_BRANCH}?)(_\w+)")   # stage, branch, rest
 
 
 def _donor(name, theirs, model):
