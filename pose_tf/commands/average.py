@@ -16,7 +16,7 @@ def add_arguments(p):
 
 def run(args):
     from ..core.errors import PoseTfError
-    from ..training.averaging import checkpoint_folder, checkpoints_between
+    from ..training.averaging import checkpoints_between
     from ..training.settings import load_setting
     from ._model_args import check_output_file
 
@@ -24,7 +24,7 @@ def run(args):
     if not args.out.endswith(".keras"):
         raise PoseTfError(f"--out {args.out}: must end with .keras")
     setting = load_setting(args.setting)
-    folder = args.checkpoints or checkpoint_folder(setting)
+    folder = args.checkpoints or setting.checkpoint_dir
     last = args.to_step if args.to_step is not None else float("inf")
     chosen = checkpoints_between(folder, args.from_step, last)
 

@@ -96,7 +96,8 @@ def stage_heads(features, *, stages, channels, convs, refine_kernel, out_channel
         shared = _stage_convs(x, channels, convs, kernel, name)
         # float32 output even under a mixed-precision policy: the loss and the grouping
         # want full-precision maps.
-        if not heatmap_channels or 1 == stage < stages:
+        # one shared set of convs: no heatmap branch, or the first stage of several
+        if not heatmap_channels or (stage == 1 and stages > 1):
             outputs.append(layers.Conv2D(out_channels, 1, dtype="float32", name=name)(shared))
             continue
         heatmaps = layers.Conv2D(heatmap_channels, 1, dtype="float32", name=f"{name}_heatmaps")(

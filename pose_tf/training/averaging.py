@@ -21,11 +21,6 @@ from ..core.errors import PoseTfError
 CHECKPOINT = re.compile(r"ckpt-(\d+)\.index")
 
 
-def checkpoint_folder(setting) -> str:
-    """Where `pose-tf train` writes the setting's checkpoints."""
-    return os.path.join(setting.training.work_dir, setting.name, "checkpoints")
-
-
 def checkpoints_between(folder: str, first: int, last: int) -> List[Tuple[int, str]]:
     """(step, prefix) of the checkpoints in `folder` with first <= step <= last, by step."""
     if not os.path.isdir(folder):

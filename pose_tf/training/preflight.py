@@ -35,7 +35,7 @@ def check_run_inputs(setting: Setting, *, records: bool = True, evaluation: bool
 
 def fresh_run(setting: Setting) -> bool:
     """True when the run starts at step 0 (no checkpoint of the experiment yet)."""
-    state = os.path.join(setting.training.work_dir, setting.name, "checkpoints", "checkpoint")
+    state = os.path.join(setting.checkpoint_dir, "checkpoint")
     return not os.path.isfile(state)
 
 

@@ -273,6 +273,15 @@ class Setting:
         if self.path:
             raise ValueError("unknown key 'path' (it is filled in by the loader)")
 
+    @property
+    def run_dir(self) -> str:
+        """<training.work_dir>/<name>: the run's checkpoints, evaluations, best and final files."""
+        return os.path.join(self.training.work_dir, self.name)
+
+    @property
+    def checkpoint_dir(self) -> str:
+        return os.path.join(self.run_dir, "checkpoints")
+
 
 def load_setting(path) -> Setting:
     """Load and validate setting/<name>.yaml; relative paths become absolute."""

@@ -175,7 +175,7 @@ class Trainer:
         if setting.data.batch_size % replicas:
             raise PoseTfError(f"{setting.path}: data.batch_size {setting.data.batch_size} is not "
                               f"divisible by the {replicas} replicas")
-        self.run_dir = os.path.join(training.work_dir, setting.name)
+        self.run_dir = setting.run_dir
         # training.batch_norm: "moving" normalises with the fixed moving averages
         self.batch_statistics = training.batch_norm == "batch"
         self.log = RunLog(os.path.join(training.logs_dir, setting.name) if self.chief else None)
@@ -214,7 +214,7 @@ class Trainer:
 
         # Non-chief workers must save too (variables may be read collectively) but into a
         # scratch folder; only the chief's checkpoints are the run's.
-        checkpoint_dir = os.path.join(self.run_dir, "checkpoints") if self.chief else \
+        checkpoint_dir = self.setting.checkpoint_dir if self.chief else \
             tempfile.mkdtemp(prefix="pose-tf-worker-ckpt-")
         if self.hint_projections:
             tracked["hint_projections"] = self.hint_projections
@@ -400,7 +400,7 @@ class Trainer:
 
     def restore_or_start(self, resume: bool):
         latest = self.manager.latest_checkpoint if self.chief else \
-            tf.train.latest_checkpoint(os.path.join(self.run_dir, "checkpoints"))
+            tf.train.latest_checkpoint(self.setting.checkpoint_dir)
         if latest and not resume:
             raise PoseTfError(f"{self.run_dir}: checkpoints exist; pass --resume to continue "
                               f"or remove the folder to start again")
@@ -432,9 +432,6 @@ class Trainer:
         return path
 
     # -- evaluation --------------------------------------------------------------------
-    def model_info(self) -> dict:
-        return model_info(self.setting)
-
     def save_for_inference(self, path: str):
         """Save the model as a .keras file with BN statistics recomputed on training data.
 
@@ -443,7 +440,7 @@ class Trainer:
         """
         batches = self.setting.training.bn_recalibration_batches
         if not batches:
-            save_model_atomic(self.model, path, self.model_info())
+            save_model_atomic(self.model, path, model_info(self.setting))
             return
         from ..models.batchnorm import recalibrate_batch_norm
 
@@ -454,7 +451,7 @@ class Trainer:
         copy = keras.models.clone_model(self.model)
         copy.set_weights(self.model.get_weights())
         recalibrate_batch_norm(copy, (next(self._recalibration_data) for _ in range(batches)))
-        save_model_atomic(copy, path, self.model_info())
+        save_model_atomic(copy, path, model_info(self.setting))
 
     def _coco_evaluate(self, model_path: str) -> Dict[str, float]:
         from ..evaluation.coco import evaluate
