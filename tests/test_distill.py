@@ -84,6 +84,27 @@ def test_teacher_runs_a_frozen_graph_in_bgr_and_maps_its_channels(tmp_path):
     np.testing.assert_allclose(maps.numpy()[0, 0, 0], 80.0 * (m.index + 1) * m.sign, rtol=1e-6)
 
 
+def test_a_flipped_teacher_averages_in_its_mirrored_maps_as_the_estimator_does(tmp_path):
+    """flip: the maps are the mean of the teacher's maps and those of the mirrored batch,
+    mirrored back with the layout's channel rule, so a mirrored crop gets exactly the
+    mirrored targets (which the plain teacher does not)."""
+    from pose_tf.inference.estimator import flip_maps
+
+    path = _toy_teacher(tmp_path / "teacher.pb")
+    plain = Teacher(DistillationSetting(teacher=str(path)), OPENPOSE18)
+    flipped = Teacher(DistillationSetting(teacher=str(path), flip=True), OPENPOSE18)
+    images = np.random.default_rng(0).uniform(0, 255, (2, 16, 24, 3)).astype(np.float32)
+    mirror = images[:, :, ::-1].copy()
+    direct, mirrored = plain(tf.constant(images))[0].numpy(), plain(tf.constant(mirror))[0].numpy()
+    averaged = flipped(tf.constant(images))[0].numpy()
+    for i in range(2):
+        np.testing.assert_allclose(averaged[i], 0.5 * (direct[i] + flip_maps(mirrored[i], OPENPOSE18)),
+                                   rtol=1e-5, atol=1e-3)
+        np.testing.assert_allclose(flipped(tf.constant(mirror))[0].numpy()[i],
+                                   flip_maps(averaged[i], OPENPOSE18), rtol=1e-5, atol=1e-3)
+        assert not np.allclose(mirrored[i], flip_maps(direct[i], OPENPOSE18), atol=1.0)
+
+
 def _distill_setting(tmp_path, teacher_path, **distillation):
     setting = tiny_setting(str(tmp_path), steps=6, checkpoint_every=1)
     return replace(setting, distillation=DistillationSetting(teacher=str(teacher_path),

@@ -8,6 +8,7 @@ and `Layout.to_coco` maps their parts back. The OpenPose neck is derived, never 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Tuple
 
 import numpy as np
 
@@ -83,6 +84,24 @@ class Layout:
             fa, fb = self.flip_parts[a], self.flip_parts[b]
             out.append(index[(fa, fb)] if (fa, fb) in index else index[(fb, fa)])
         return np.asarray(out, np.int32)
+
+    def flip_channels(self) -> Tuple[np.ndarray, np.ndarray]:
+        """(index [C] int32, sign [C] float32): maps predicted on a mirrored image, mirrored
+        back along x, become the original image's maps as `sign * mirrored[..., index]`.
+        Parts swap sides; a PAF takes its mirrored limb's channels, its x component negated,
+        and both components negated where the mirrored limb runs the other way."""
+        index = np.arange(self.num_channels, dtype=np.int32)
+        sign = np.ones(self.num_channels, np.float32)
+        index[: self.num_parts] = self.flip_parts
+        channels = self.paf_channel_array() + self.paf_offset
+        for limb, mirror in enumerate(self.flip_limbs()):
+            a, b = self.limbs[limb]
+            same_direction = tuple(self.limbs[mirror]) == (self.flip_parts[a], self.flip_parts[b])
+            direction = 1.0 if same_direction else -1.0
+            (cx, cy), (mx, my) = channels[limb], channels[mirror]
+            index[mx], sign[mx] = cx, -direction
+            index[my], sign[my] = cy, direction
+        return index, sign
 
     def split(self, maps: np.ndarray):
         """Split [..., C] maps into (part heatmaps without background, PAFs)."""

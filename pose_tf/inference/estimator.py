@@ -29,22 +29,8 @@ __all__ = ["Estimator", "Letterbox", "letterbox", "flip_maps", "cell_to_image"]
 
 def flip_maps(maps: np.ndarray, layout: Layout) -> np.ndarray:
     """Maps predicted on a mirrored image, turned back into maps of the original image."""
-    maps = maps[:, ::-1]
-    out = np.empty_like(maps)
-    parts = np.asarray(layout.flip_parts)
-    out[..., : layout.num_parts] = maps[..., parts]
-    if layout.has_background:
-        out[..., layout.num_parts] = maps[..., layout.num_parts]
-    channels = layout.paf_channel_array() + layout.paf_offset
-    for limb, mirror in enumerate(layout.flip_limbs()):
-        a, b = layout.limbs[limb]
-        same_direction = tuple(layout.limbs[mirror]) == (layout.flip_parts[a], layout.flip_parts[b])
-        sign = 1.0 if same_direction else -1.0
-        cx, cy = channels[limb]
-        mx, my = channels[mirror]
-        out[..., mx] = -sign * maps[..., cx]   # mirroring negates the x component
-        out[..., my] = sign * maps[..., cy]
-    return out
+    index, sign = layout.flip_channels()
+    return maps[:, ::-1][..., index] * sign
 
 
 class Estimator:

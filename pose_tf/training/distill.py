@@ -104,6 +104,10 @@ class Teacher:
         except KeyError as exc:
             raise PoseTfError(f"distillation.teacher: {setting.teacher}: graph has no tensor {exc}") from None
         self._forward = wrapped.prune(inp, outs)
+        # Mirrored pass (`flip`): the maps only; hints stay those of the batch itself.
+        self._forward_maps = wrapped.prune(inp, outs[0])
+        flip_index, flip_sign = self.layout.flip_channels()
+        self.flip_index, self.flip_sign = tf.constant(flip_index), tf.constant(flip_sign)
         mapping = channel_map(self.layout, student_layout)
         if not mapping.mask.any():
             raise PoseTfError(f"distillation.layout: {self.layout.name} (of {setting.teacher}) "
@@ -115,9 +119,16 @@ class Teacher:
     def __call__(self, images) -> Tuple[object, List[object]]:
         import tensorflow as tf
 
-        x = images[..., ::-1] if self.setting.bgr else images
-        outs = self._forward(tf.cast(x, tf.float32))
-        maps = tf.gather(outs[0], self.index, axis=-1) * self.sign
+        x = tf.cast(images[..., ::-1] if self.setting.bgr else images, tf.float32)
+        outs = self._forward(x)
+        maps = outs[0]
+        if self.setting.flip:
+            # The mean with the maps of the mirrored batch, mirrored back (the estimator's
+            # --flip): better targets, as the teacher's AP says. Crops are whole cells
+            # wide, so the mirrored maps line up cell for cell.
+            mirrored = tf.reverse(self._forward_maps(tf.reverse(x, [2])), [2])
+            maps = 0.5 * (maps + tf.gather(mirrored, self.flip_index, axis=-1) * self.flip_sign)
+        maps = tf.gather(maps, self.index, axis=-1) * self.sign
         return tf.stop_gradient(maps), [tf.stop_gradient(h) for h in outs[1:]]
 
 
