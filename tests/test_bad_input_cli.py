@@ -126,6 +126,7 @@ BAD_NUMBERS = [
     (["track", "x", "--out", "o", "--max-frames", "-1"], "--max-frames"),
     (["track", "x", "--out", "o", "--fps", "0"], "--fps"),
     (["evaluate", "--annotations", "a", "--images", "i", "--scales", "nan"], "--scales"),
+    (["evaluate", "--annotations", "a", "--images", "i", "--bootstrap", "1"], "--bootstrap"),
     (["export", "--format", "tflite", "--out", "o", "--calibration-count", "0"], "--calibration-count"),
 ]
 
@@ -167,6 +168,32 @@ def test_evaluate_refuses_a_malformed_ground_truth(change, needles, tiny_model, 
                          "--images", COCO_MINI / "val2017", "--metrics-out", tmp_path / "m.json")
     assert_one_line_error(rc, err, str(ann), *needles)
     assert not (tmp_path / "m.json").exists()
+
+
+def test_a_bad_against_file_is_refused_before_the_images_are_read(tiny_model, tmp_path):
+    ann = three_images_annotations(tmp_path, lambda d: None)
+    against = tmp_path / "other.json"
+    against.write_text(json.dumps([{"image_id": 7, "keypoints": [0] * 51, "score": 1.0}]))
+    common = ("evaluate", "--model", tiny_model, "--annotations", ann, "--images", tmp_path / "nowhere")
+    rc, _, err = pose_tf(*common, "--against", against)
+    assert_one_line_error(rc, err, "--against needs --bootstrap")
+    rc, _, err = pose_tf(*common, "--bootstrap", "5", "--against", against)
+    assert_one_line_error(rc, err, str(against), "[0]: image_id 7 is not an image of the ground truth")
+
+
+def test_evaluate_bootstrap_prints_and_writes_the_spread(tiny_model, tmp_path):
+    """Wiring of --bootstrap/--against on three images: the results file of one run is the
+    baseline of the next, so the paired difference is exactly 0."""
+    ann = three_images_annotations(tmp_path, lambda d: None)
+    args = ("evaluate", "--model", tiny_model, "--annotations", ann, "--images", COCO_MINI / "val2017")
+    rc, _, err = pose_tf(*args, "--results-out", tmp_path / "r.json")
+    assert rc == 0, err
+    rc, out, err = pose_tf(*args, "--bootstrap", "4", "--against", tmp_path / "r.json",
+                           "--metrics-out", tmp_path / "m.json")
+    assert rc == 0, err
+    assert "(4 draws of the images)" in out and "AP minus --against: +0.000" in out
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["AP_diff"] == 0 and metrics["AP_diff_se"] == 0 and "AP_se" in metrics
 
 
 # ------------------------------------------------------------------ networks

@@ -167,3 +167,65 @@ def test_a_nan_keypoint_is_refused_where_cocoeval_would_score_it_higher(tmp_path
     with contextlib.redirect_stdout(io.StringIO()):
         unchecked.createIndex()
     assert score_results(unchecked, results)["AP"] > clean
+
+
+# ------------------------------------------------------------------ bootstrap over images
+
+def test_bootstrap_of_perfect_detections_has_no_spread_and_a_worse_baseline_always_loses():
+    from pose_tf.evaluation.coco import bootstrap_ap
+
+    coco = load_ground_truth(need(ANN))
+    perfect, shifted = gt_as_results(ANN), gt_as_results(ANN, shift=3.0)
+    m = bootstrap_ap(coco, perfect, rounds=8, baseline=shifted)
+    assert m["AP_se"] == pytest.approx(0.0, abs=1e-9)
+    assert m["AP_low"] == pytest.approx(1.0) and m["AP_high"] == pytest.approx(1.0)
+    assert m["AP_diff"] == pytest.approx(1.0 - score_results(coco, shifted)["AP"])
+    assert m["AP_diff_above_0"] == 1.0 and m["AP_diff_low"] > 0
+
+
+def test_bootstrap_spread_of_half_found_people_brackets_the_whole_set_and_repeats():
+    """Perfect detections on every second image: the AP depends on the draw, the whole
+    set's AP lies inside the 90% interval, the same seed gives the same figures, and the
+    results against themselves differ by exactly 0 in every draw."""
+    from pose_tf.evaluation.coco import bootstrap_ap
+
+    coco = load_ground_truth(need(ANN))
+    with_people = sorted({d["image_id"] for d in gt_as_results(ANN)})
+    kept = set(with_people[::2])
+    half = [d for d in gt_as_results(ANN) if d["image_id"] in kept]
+    whole = score_results(coco, half)["AP"]
+    m = bootstrap_ap(coco, half, rounds=30, baseline=half, seed=3)
+    assert 0.02 < m["AP_se"] < 0.2
+    assert m["AP_low"] < whole < m["AP_high"]
+    assert m["AP_diff"] == 0 and m["AP_diff_se"] == 0 and m["AP_diff_above_0"] == 0
+    assert bootstrap_ap(coco, half, rounds=30, seed=3)["AP_se"] == m["AP_se"]
+
+
+def test_a_drawn_image_counted_twice_keeps_both_copies():
+    """COCOeval scores a repeated image id once, so a draw re-numbers its images: one image
+    drawn twice with one person found of two (there, once each) is AP-equivalent to the
+    image itself, and its two copies both hold their ground truth."""
+    from pose_tf.evaluation.coco import _resampled_set
+
+    coco = load_ground_truth(need(ANN))
+    image = next(i for i in sorted(coco.getImgIds()) if len(coco.imgToAnns[i]) >= 2)
+    resampled, new_ids = _resampled_set(coco, [image, image])
+    assert new_ids == {image: [1, 2]}
+    assert len(resampled.imgToAnns[1]) == len(resampled.imgToAnns[2]) == len(coco.imgToAnns[image])
+    assert len({a["id"] for a in resampled.dataset["annotations"]}) == 2 * len(coco.imgToAnns[image])
+
+
+@pytest.mark.parametrize("content,message", [
+    ({"image_id": 1}, "the top level is an object, not a list of detections"),
+    ([{"image_id": 1, "keypoints": [0] * 51, "score": 1.0}], "[0]: image_id 1 is not an image of the ground truth"),
+    ([{"image_id": 139, "keypoints": [0] * 50, "score": 1.0}], "[0]: 'keypoints' has 50 values, expected 51"),
+    ([{"image_id": 139, "keypoints": [0] * 51, "score": float("nan")}], "[0]: 'score' is nan"),
+], ids=["object", "unknown-image", "short-keypoints", "nan-score"])
+def test_a_bad_results_file_is_refused_naming_file_record_and_key(content, message, tmp_path):
+    from pose_tf.evaluation.coco import load_results
+
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(content))
+    with pytest.raises(PoseTfError) as refused:
+        load_results(path, load_ground_truth(need(ANN)))
+    assert str(refused.value).startswith(f"{path}: {message}"), str(refused.value)
