@@ -169,39 +169,35 @@ def _json_kind(value) -> str:
 
 def score_results(coco_gt, results: List[dict]) -> Dict[str, float]:
     """COCOeval keypoint metrics + mean_oks + detect_rate for `results` (COCO result dicts)."""
-    from pycocotools.cocoeval import COCOeval
-
     if not results:
         log.warning("no detections at all: every metric is 0")
         return {**{k: 0.0 for k in METRIC_NAMES}, "mean_oks": 0.0, "detect_rate": 0.0}
+    evaluator, summary = _cocoeval(coco_gt, results)
+    metrics = {name: float(evaluator.stats[i]) for name, i in zip(METRIC_NAMES, _STATS_INDEX)}
+    metrics.update(matched_oks(evaluator))
+    metrics["summary"] = summary
+    return metrics
+
+
+def _cocoeval(coco_gt, results: List[dict]):
+    """(COCOeval keypoint evaluator run to its stats, the text its summary printed) for a
+    non-empty `results`, over every image of the set, without printing."""
+    from pycocotools.cocoeval import COCOeval
+
     with contextlib.redirect_stdout(io.StringIO()):
-        coco_dt = coco_gt.loadRes(results)
-        evaluator = COCOeval(coco_gt, coco_dt, "keypoints")
+        evaluator = COCOeval(coco_gt, coco_gt.loadRes(results), "keypoints")
         evaluator.params.imgIds = sorted(coco_gt.getImgIds())
         evaluator.evaluate()
         evaluator.accumulate()
     summary = io.StringIO()
     with contextlib.redirect_stdout(summary):
         evaluator.summarize()
-    metrics = {name: float(evaluator.stats[i]) for name, i in zip(METRIC_NAMES, _STATS_INDEX)}
-    metrics.update(matched_oks(evaluator))
-    metrics["summary"] = summary.getvalue()
-    return metrics
+    return evaluator, summary.getvalue()
 
 
 def _keypoint_ap(coco_gt, results: List[dict]) -> float:
-    """COCOeval's keypoint AP alone, silent (0 without detections)."""
-    from pycocotools.cocoeval import COCOeval
-
-    if not results:
-        return 0.0
-    with contextlib.redirect_stdout(io.StringIO()):
-        evaluator = COCOeval(coco_gt, coco_gt.loadRes(results), "keypoints")
-        evaluator.params.imgIds = sorted(coco_gt.getImgIds())
-        evaluator.evaluate()
-        evaluator.accumulate()
-        evaluator.summarize()
-    return float(evaluator.stats[0])
+    """COCOeval's keypoint AP alone (0 without detections)."""
+    return float(_cocoeval(coco_gt, results)[0].stats[0]) if results else 0.0
 
 
 def _resampled_set(coco_gt, image_ids):
