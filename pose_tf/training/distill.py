@@ -104,10 +104,11 @@ class Teacher:
         except KeyError as exc:
             raise PoseTfError(f"distillation.teacher: {setting.teacher}: graph has no tensor {exc}") from None
         self._forward = wrapped.prune(inp, outs)
-        # Mirrored pass (`flip`): the maps only; hints stay those of the batch itself.
-        self._forward_maps = wrapped.prune(inp, outs[0])
-        flip_index, flip_sign = self.layout.flip_channels()
-        self.flip_index, self.flip_sign = tf.constant(flip_index), tf.constant(flip_sign)
+        if setting.flip:
+            # Mirrored pass: the maps only; hints stay those of the batch itself.
+            self._forward_maps = wrapped.prune(inp, outs[0])
+            flip_index, flip_sign = self.layout.flip_channels()
+            self.flip_index, self.flip_sign = tf.constant(flip_index), tf.constant(flip_sign)
         mapping = channel_map(self.layout, student_layout)
         if not mapping.mask.any():
             raise PoseTfError(f"distillation.layout: {self.layout.name} (of {setting.teacher}) "
