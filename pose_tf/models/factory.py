@@ -15,7 +15,8 @@ def model_name(setting) -> str:
         return setting.name
     alpha = f"{setting.alpha:g}".replace(".", "")
     branch = "h" if setting.heatmap_branch else ""
-    return f"{setting.backbone}_a{alpha}_{setting.neck}_s{setting.stages}{branch}"
+    fine = f"_d{setting.stride8_layers}" if setting.stride8_layers else ""
+    return f"{setting.backbone}_a{alpha}{fine}_{setting.neck}_s{setting.stages}{branch}"
 
 
 def build_model(setting, input_shape=(None, None, 3)) -> keras.Model:
@@ -32,7 +33,8 @@ def build_model(setting, input_shape=(None, None, 3)) -> keras.Model:
     layout = get_layout(setting.layout)
     image = keras.Input(shape=input_shape, dtype="float32", name="image")
     x = Normalize(name="normalize")(image)
-    features = BACKBONES[setting.backbone](x, setting.alpha)
+    options = {"stride8_layers": setting.stride8_layers} if setting.stride8_layers else {}
+    features = BACKBONES[setting.backbone](x, setting.alpha, **options)
     neck = NECKS[setting.neck](features, setting.neck_channels)
     outputs = stage_heads(neck, stages=setting.stages, channels=setting.stage_channels,
                           convs=setting.stage_convs, refine_kernel=setting.refine_kernel,

@@ -28,11 +28,14 @@ def fpn_neck(features, channels):
 
     1x1 laterals bring every level >= 8 to `channels`; each coarser level is upsampled x2
     and added to the next finer one; a 3x3 separable conv smooths the stride-8 sum.
+    A level given as several features (the shallow one first) gets a lateral for each,
+    summed; the extra ones start at zero, so a network grown by them starts as the one it
+    grew from (`mobilenet_thin`'s `stride8_layers`).
     """
     strides = sorted(s for s in features if s >= 8)
     top = None
     for stride in reversed(strides):
-        lateral = layers.Conv2D(channels, 1, name=f"fpn_lateral{stride}")(features[stride])
+        lateral = _lateral(features[stride], channels, f"fpn_lateral{stride}")
         if top is None:
             top = lateral
         else:
@@ -41,11 +44,26 @@ def fpn_neck(features, channels):
     return separable_block(top, channels, 3, "fpn_smooth")
 
 
+def _lateral(level, channels, name):
+    """The 1x1 lateral of one pyramid level: one feature, or the sum over several."""
+    if not isinstance(level, (list, tuple)):
+        return layers.Conv2D(channels, 1, name=name)(level)
+    first, *extra = level
+    laterals = [layers.Conv2D(channels, 1, name=name)(first)]
+    laterals += [layers.Conv2D(channels, 1, kernel_initializer="zeros", name=f"{name}_deep{i}")(f)
+                 for i, f in enumerate(extra, start=1)]
+    return layers.Add(name=f"{name}_sum")(laterals)
+
+
+def _level_list(level):
+    return list(level) if isinstance(level, (list, tuple)) else [level]
+
+
 def concat_neck(features, channels):
     """tf-pose "thin" neck: max-pooled stride-4, stride-8 and upsampled stride-16 features
     concatenated, then a 1x1 conv to `channels`."""
-    base = features[8]
-    parts = [base]
+    parts = _level_list(features[8])
+    base = parts[0]
     if 4 in features:
         parts.insert(0, layers.MaxPooling2D(2, padding="same", name="neck_pool4")(features[4]))
     for stride in sorted(s for s in features if s > 8):

@@ -45,6 +45,9 @@ class ModelSetting:
     # The last stage in two branches, heatmaps and PAFs (pose_tf.models.heads.stage_heads);
     # init_from a shared-stage network with init_matching_layers seeds the new branch.
     heatmap_branch: bool = False
+    # mobilenet_thin only: Conv2d_6 .. Conv2d_(5+n) also at stride 8, their output a second
+    # stride-8 feature of the neck (pose_tf.models.backbones.mobilenet_thin)
+    stride8_layers: int = 0
     layout: str = "coco17"
     name: str = ""                            # keras model name; empty -> derived from backbone
 
@@ -56,6 +59,11 @@ class ModelSetting:
         for key in ("neck_channels", "stage_channels", "stage_convs"):
             if getattr(self, key) < 1:
                 raise ValueError(f"model.{key} must be >= 1, got {getattr(self, key)}")
+        if not 0 <= self.stride8_layers <= 6:
+            raise ValueError(f"model.stride8_layers must be in 0..6, got {self.stride8_layers}")
+        if self.stride8_layers and self.backbone != "mobilenet_thin":
+            raise ValueError(f"model.stride8_layers needs backbone mobilenet_thin, "
+                             f"not {self.backbone!r}")
         if self.refine_kernel < 1 or self.refine_kernel % 2 == 0:
             raise ValueError(f"model.refine_kernel must be odd and >= 1, got {self.refine_kernel}")
         from ..core.keypoints import LAYOUTS
