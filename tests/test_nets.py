@@ -203,6 +203,44 @@ def test_a_third_stage_grown_from_a_two_stage_file_starts_as_a_copy_of_stage_2(t
                                np.asarray(stage2_again([features, theirs[1]])), rtol=1e-4, atol=1e-5)
 
 
+def test_stride8_layers_grow_a_network_that_starts_with_the_same_maps(tmp_path):
+    """Conv2d_6..7 at stride 8 (dilated) compute, at odd pixels, exactly what the stride-16
+    trunk computes, so the stride-16 layers see the same inputs; the new deep lateral starts
+    at zero, so the grown network's maps equal the file's (inputs multiples of 16)."""
+    from dataclasses import replace
+
+    from pose_tf.inference.runtimes.keras_model import add_model_info
+    from pose_tf.training.trainer import copy_weights
+
+    setting = _tiny("mobilenet_thin", layout="openpose18", heatmap_branch=True)
+    plain = _randomised(build_model(setting))
+    path = tmp_path / "plain.keras"
+    plain.save(path)
+    add_model_info(path, {"layout": "openpose18"})
+    grown = build_model(replace(setting, stride8_layers=2))
+    assert "_d2_" in grown.name
+    account = copy_weights(str(path), grown, where="test", matching_layers=True)
+    assert account.endswith("fresh: fpn_lateral8_deep1")
+    image = np.random.default_rng(5).uniform(0, 255, (1, 64, 96, 3)).astype(np.float32)
+    for ours, theirs in zip(grown(image), plain(image)):
+        np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-5, atol=1e-5)
+    fine = keras.Model(grown.input, grown.get_layer("Conv2d_7_pw_act").output)(image)
+    coarse = keras.Model(plain.input, plain.get_layer("Conv2d_7_pw_act").output)(image)
+    assert fine.shape[1:3] == (8, 12) and coarse.shape[1:3] == (4, 6)
+    np.testing.assert_allclose(np.asarray(fine)[:, 1::2, 1::2], np.asarray(coarse), rtol=1e-5, atol=1e-5)
+    # once the deep lateral has weights, the deep stride-8 features reach the maps
+    lateral = grown.get_layer("fpn_lateral8_deep1")
+    lateral.set_weights([np.full_like(w, 0.1) for w in lateral.get_weights()])
+    assert not np.allclose(np.asarray(grown(image)[-1]), np.asarray(plain(image)[-1]), atol=1e-3)
+
+
+def test_stride8_layers_are_a_mobilenet_thin_option():
+    with pytest.raises(ValueError, match="stride8_layers needs backbone mobilenet_thin"):
+        ModelSetting(backbone="mobilenet_v2", stride8_layers=2).validate()
+    with pytest.raises(ValueError, match="must be in 0..6"):
+        ModelSetting(stride8_layers=7).validate()
+
+
 def test_empty_maps_start_covers_both_branches():
     from pose_tf.core.keypoints import get_layout
     from pose_tf.models.heads import start_outputs_at_empty_maps
