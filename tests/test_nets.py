@@ -234,6 +234,13 @@ def test_stride8_layers_grow_a_network_that_starts_with_the_same_maps(tmp_path):
     assert not np.allclose(np.asarray(grown(image)[-1]), np.asarray(plain(image)[-1]), atol=1e-3)
 
 
+def test_stride8_layers_with_the_concat_neck_give_stride_8_maps():
+    model = build_model(_tiny("mobilenet_thin", neck="concat", stride8_layers=1))
+    outputs = model(np.zeros((1, 64, 96, 3), np.float32))
+    assert all(o.shape[1:3] == (8, 12) for o in outputs)
+    assert model.get_layer("neck_concat").input[2] is model.get_layer("Conv2d_6_pw_act").output
+
+
 def test_stride8_layers_are_a_mobilenet_thin_option():
     with pytest.raises(ValueError, match="stride8_layers needs backbone mobilenet_thin"):
         ModelSetting(backbone="mobilenet_v2", stride8_layers=2).validate()

@@ -46,16 +46,17 @@ def fpn_neck(features, channels):
 
 def _lateral(level, channels, name):
     """The 1x1 lateral of one pyramid level: one feature, or the sum over several."""
-    if not isinstance(level, (list, tuple)):
-        return layers.Conv2D(channels, 1, name=name)(level)
-    first, *extra = level
-    laterals = [layers.Conv2D(channels, 1, name=name)(first)]
-    laterals += [layers.Conv2D(channels, 1, kernel_initializer="zeros", name=f"{name}_deep{i}")(f)
-                 for i, f in enumerate(extra, start=1)]
-    return layers.Add(name=f"{name}_sum")(laterals)
+    first, *extra = _level_list(level)
+    lateral = layers.Conv2D(channels, 1, name=name)(first)
+    if not extra:
+        return lateral
+    extra = [layers.Conv2D(channels, 1, kernel_initializer="zeros", name=f"{name}_deep{i}")(f)
+             for i, f in enumerate(extra, start=1)]
+    return layers.Add(name=f"{name}_sum")([lateral, *extra])
 
 
 def _level_list(level):
+    """The features of one level, as a list (a backbone may give several at a stride)."""
     return list(level) if isinstance(level, (list, tuple)) else [level]
 
 
