@@ -14,6 +14,11 @@ decoded five ways with the same post-processing, each scored by pycocotools:
                      student's stride and clipped as in training), the student's trunk unused
 
 A swap that scores near the teacher says the swapped-in half is what the student lacks.
+Then how well the student's heatmap peaks agree with the teacher's (the post-processing's
+own peak finder, sub-pixel refined): each teacher peak above `--peak-floor` is matched to
+the student's nearest peak of the same part within 2 map cells; printed are the share
+matched, the mean offset (a shift of one map against the other, which AP75 feels long
+before AP50), the median distance and the mean peak heights.
 The student must share the teacher's layout (openpose18 here): maps are swapped channel by
 channel. The student must be a Keras file for `heads_on_teacher`.
 
@@ -49,7 +54,9 @@ def parse_args():
                    help="coco_mini split; settings are chosen on train2017")
     p.add_argument("--limit", type=int, default=0,
                    help="first N images only, a smoke run: the others count as misses (0 = all)")
-    p.add_argument("--json", help="write {variant: {AP, AP50, AP75, AR}} here")
+    p.add_argument("--peak-floor", type=float, default=0.3,
+                   help="teacher peaks above this are matched to the student's (default 0.3)")
+    p.add_argument("--json", help="write {variant: {AP, AP50, AP75, AR}} and the peak agreement here")
     return p.parse_args()
 
 
@@ -77,6 +84,44 @@ def teacher_trunk(setting, student, layout):
     return heads, features
 
 
+MATCH_CELLS = 2.0   # a student peak further than this from the teacher's is a miss
+
+
+def peak_pairs(student_maps, teacher_maps, layout, floor):
+    """(offsets [K, 2] student - teacher in map cells, heights [K, 2] student/teacher, misses)
+    of one image: each teacher peak above `floor` against the student's nearest of its part."""
+    from pose_tf.grouping import PostprocessParams, find_peaks
+
+    params = PostprocessParams()
+    ours, theirs = find_peaks(student_maps, layout, params), find_peaks(teacher_maps, layout, params)
+    offsets, heights, misses = [], [], 0
+    for x, y, score, part in theirs[theirs[:, 2] > floor]:
+        candidates = ours[ours[:, 3] == part]
+        distance = np.hypot(candidates[:, 0] - x, candidates[:, 1] - y)
+        if not len(candidates) or distance.min() > MATCH_CELLS:
+            misses += 1
+            continue
+        nearest = candidates[distance.argmin()]
+        offsets.append(nearest[:2] - (x, y))
+        heights.append((nearest[2], score))
+    return np.reshape(offsets, (-1, 2)), np.reshape(heights, (-1, 2)), misses
+
+
+def peak_agreement(pairs) -> dict:
+    """Summary of `peak_pairs` over a set of images (None where nothing matched)."""
+    offsets = np.concatenate([p[0] for p in pairs])
+    heights = np.concatenate([p[1] for p in pairs])
+    misses = sum(p[2] for p in pairs)
+    total = len(offsets) + misses
+    summary = {"teacher_peaks": int(total), "matched": round(len(offsets) / max(total, 1), 4)}
+    values = {"mean_dx_cells": offsets[:, 0].mean, "mean_dy_cells": offsets[:, 1].mean,
+              "median_distance_cells": lambda: np.median(np.hypot(*offsets.T)),
+              "student_height": heights[:, 0].mean, "teacher_height": heights[:, 1].mean}
+    for key, value in values.items():
+        summary[key] = round(float(value()), 4) if len(offsets) else None
+    return summary
+
+
 def main():
     args = parse_args()
     import keras
@@ -97,7 +142,7 @@ def main():
     teacher = Estimator.from_path(setting.distillation.teacher, layout=layout.name)
     heads, teacher_features = teacher_trunk(setting, keras.models.load_model(args.model, compile=False), layout)
     split = layout.num_parts + int(layout.has_background)
-    results = {v: [] for v in VARIANTS}
+    results, pairs = {v: [] for v in VARIANTS}, []
     images = gt.dataset["images"][: args.limit or None]
     for number, info in enumerate(images, 1):
         image = read_image(path_in_folder(root / args.split, info["file_name"]))
@@ -108,6 +153,7 @@ def main():
                 "s_heatmaps+t_pafs": np.concatenate([s_maps[..., :split], t_maps[..., split:]], -1),
                 "t_heatmaps+s_pafs": np.concatenate([t_maps[..., :split], s_maps[..., split:]], -1),
                 "heads_on_teacher": heads(teacher_features(tf.constant(canvas[None], tf.float32))).numpy()[0]}
+        pairs.append(peak_pairs(s_maps, t_maps, layout, args.peak_floor))
         for variant, m in maps.items():
             results[variant] += [p.to_coco(info["id"]) for p in student.decode(m, to_image)]
         print(f"\r{number}/{len(images)} images", end="", file=sys.stderr, flush=True)
@@ -121,9 +167,17 @@ def main():
     print(f"{'maps decoded':22s} {'AP':>7s} {'AP50':>7s} {'AP75':>7s} {'AR':>7s}")
     for variant, row in table.items():
         print(f"{variant:22s} " + " ".join(f"{row[k]:7.3f}" for k in ("AP", "AP50", "AP75", "AR")))
+    agreement = peak_agreement(pairs)
+    print(f"heatmap peaks, student against teacher (teacher peaks above {args.peak_floor}, "
+          f"map cells of stride 8): {agreement['teacher_peaks']} teacher peaks, "
+          f"{100 * agreement['matched']:.1f}% matched within {MATCH_CELLS:g} cells; mean offset "
+          f"dx {agreement['mean_dx_cells']}, dy {agreement['mean_dy_cells']}; median distance "
+          f"{agreement['median_distance_cells']}; mean height {agreement['student_height']} "
+          f"against {agreement['teacher_height']}")
     if args.json:
         write_json_atomic(args.json, {"split": args.split, "images": len(images),
-                                      "model": args.model, "results": table}, indent=2)
+                                      "model": args.model, "results": table,
+                                      "peak_agreement": agreement}, indent=2)
 
 
 if __name__ == "__main__":
