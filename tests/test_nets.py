@@ -149,14 +149,21 @@ def test_heatmap_branch_splits_the_last_stage():
     np.testing.assert_array_equal(after[..., layout.paf_offset:], 0.0)
 
 
-def test_heatmap_branch_seeded_from_a_shared_stage_computes_the_same_maps(tmp_path):
+def _saved_randomised(tmp_path, setting, name):
+    """(randomised model of `setting`, its .keras file with the layout recorded)."""
     from pose_tf.inference.runtimes.keras_model import add_model_info
+
+    model = _randomised(build_model(setting))
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    add_model_info(path, {"layout": setting.layout})
+    return model, path
+
+
+def test_heatmap_branch_seeded_from_a_shared_stage_computes_the_same_maps(tmp_path):
     from pose_tf.training.trainer import copy_weights
 
-    shared = _randomised(build_model(_tiny("mobilenet_thin", layout="openpose18")))
-    path = tmp_path / "shared.keras"
-    shared.save(path)
-    add_model_info(path, {"layout": "openpose18"})
+    shared, path = _saved_randomised(tmp_path, _tiny("mobilenet_thin", layout="openpose18"), "shared")
     branched = build_model(_tiny("mobilenet_thin", layout="openpose18", heatmap_branch=True))
     account = copy_weights(str(path), branched, where="test", matching_layers=True)
     # 1 conv block = dw, pw, bn; plus the two output convs; nothing left fresh.
@@ -172,14 +179,10 @@ def test_a_third_stage_grown_from_a_two_stage_file_starts_as_a_copy_of_stage_2(t
     stage 2's maps where stage 2 was fed stage 1's, computes stage 2's function again."""
     from dataclasses import replace
 
-    from pose_tf.inference.runtimes.keras_model import add_model_info
     from pose_tf.training.trainer import copy_weights
 
     setting = _tiny("mobilenet_thin", layout="openpose18", heatmap_branch=True)
-    two = _randomised(build_model(setting))
-    path = tmp_path / "two.keras"
-    two.save(path)
-    add_model_info(path, {"layout": "openpose18"})
+    two, path = _saved_randomised(tmp_path, setting, "two")
     three = build_model(replace(setting, stages=3))
     assert three.name.endswith("_s3h")
     for stage in (2, 3):
@@ -209,14 +212,10 @@ def test_stride8_layers_grow_a_network_that_starts_with_the_same_maps(tmp_path):
     at zero, so the grown network's maps equal the file's (inputs multiples of 16)."""
     from dataclasses import replace
 
-    from pose_tf.inference.runtimes.keras_model import add_model_info
     from pose_tf.training.trainer import copy_weights
 
     setting = _tiny("mobilenet_thin", layout="openpose18", heatmap_branch=True)
-    plain = _randomised(build_model(setting))
-    path = tmp_path / "plain.keras"
-    plain.save(path)
-    add_model_info(path, {"layout": "openpose18"})
+    plain, path = _saved_randomised(tmp_path, setting, "plain")
     grown = build_model(replace(setting, stride8_layers=2))
     assert "_d2_" in grown.name
     account = copy_weights(str(path), grown, where="test", matching_layers=True)
