@@ -51,6 +51,8 @@ NETWORKS = {
                                 {"backbone": "mobilenet_v3_large", "alpha": 0.75}),
     "shufflenet_v2_0.5": ("MPPE_F6_SHUFFLENET_v2_0.5_MSE_368_432_v1", {}),
     "default_thin_0.5": ("shared_thin_0.5", {}),
+    # the default model's network with Conv2d_6..7 also at stride 8 (model.stride8_layers)
+    "default_stride8_2": ("distill_deep8_leg11", {}),
 }
 
 
