@@ -306,6 +306,37 @@ def test_peak_weight_scales_heatmap_errors_by_the_teachers_value():
         DistillationSetting(peak_weight=-1.0).validate()
 
 
+def test_slope_weight_adds_the_weighted_error_of_neighbouring_cell_differences():
+    """One part peak of 0.5 that the student misses: three neighbour differences (one
+    down, two across) are each 0.5 off, weighted by the mean focal weight of their two
+    cells ((6 + 1) / 2); normalised by all cells like the MSE. PAF channels add none."""
+    import tensorflow as tf
+
+    from pose_tf.training.distill import slope_error, teacher_loss
+
+    teacher = np.zeros([1, 2, 3, 2], np.float32)     # 1 part, 1 PAF channel
+    teacher[0, 0, 1, 0] = 0.5
+    teacher[0, :, :, 1] = [[0.1, 0.4, 0.2], [0.3, 0.0, 0.6]]   # PAF: no slope term
+    student = np.zeros_like(teacher)
+    student[..., 1] = teacher[..., 1]
+    args = ([tf.constant(student)], tf.constant(teacher), tf.ones([2]), tf.ones([1]), 1)
+    cells = 2 * 3 * 2
+    value = 6 * 0.25 / cells
+    slopes = 3 * 3.5 * 0.25 / cells
+    focal = dict(num_parts=1, peak_weight=10.0)
+    assert float(teacher_loss(*args, **focal)[0]) == pytest.approx(value, rel=1e-5)
+    assert float(teacher_loss(*args, **focal, slope_weight=2.0)[0]) == \
+        pytest.approx(value + 2.0 * slopes, rel=1e-5)
+    weight = 1.0 + 10.0 * tf.constant(teacher) * tf.constant([1.0, 0.0])
+    assert float(slope_error(tf.constant(student), tf.constant(teacher), weight, 1)[0]) == \
+        pytest.approx(slopes, rel=1e-5)
+    # a map equal to the teacher's plus a constant has the teacher's slopes
+    assert float(slope_error(tf.constant(teacher + 0.2), tf.constant(teacher), weight, 1)[0]) == \
+        pytest.approx(0.0, abs=1e-7)
+    with pytest.raises(ValueError, match="slope_weight"):
+        DistillationSetting(slope_weight=-1.0).validate()
+
+
 def test_a_heatmap_branch_student_grows_from_a_shared_stage_file_and_trains(tmp_path):
     """The next leg's shape: a student whose last stage gains a heatmap branch starts from
     a shared-stage student's file (init_from + init_matching_layers) computing its maps,

@@ -235,6 +235,9 @@ class DistillationSetting:
     # the teacher's value (0 = plain MSE). Measured: with plain MSE the student's PAFs
     # decode almost as well as the teacher's and its heatmaps are what cost the AP.
     peak_weight: float = 0.0
+    # the same weighted error on the heatmaps' differences between neighbouring cells
+    # (distill.slope_error), which a shifted peak changes where the value barely moves
+    slope_weight: float = 0.0
     # Hints: student layer hint_layers[i] (through its own 1x1 projection) regresses the
     # teacher tensor hint_tensors[i], area-resampled to the layer's resolution.
     hint_layers: List[str] = field(default_factory=lambda: ["fpn_smooth_relu"])
@@ -260,7 +263,8 @@ class DistillationSetting:
         unknown = [name for name in self.head_layers if name not in self.hint_layers]
         if unknown:
             raise ValueError(f"distillation.head_layers must be hint_layers, got {unknown}")
-        for key in ("weight", "label_weight", "peak_weight", "hint_weight", "head_weight"):
+        for key in ("weight", "label_weight", "peak_weight", "slope_weight", "hint_weight",
+                    "head_weight"):
             if getattr(self, key) < 0:
                 raise ValueError(f"distillation.{key} must be >= 0, got {getattr(self, key)}")
         from ..core.keypoints import LAYOUTS

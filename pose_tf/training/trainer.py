@@ -318,7 +318,8 @@ class Trainer:
         where = tf.ones_like(label) if distillation.where == "everywhere" else \
             1.0 - labelled_samples(targets)
         layout = get_layout(setting.model.layout)
-        focal = dict(num_parts=layout.num_parts, peak_weight=distillation.peak_weight)
+        focal = dict(num_parts=layout.num_parts, peak_weight=distillation.peak_weight,
+                     slope_weight=distillation.slope_weight)
         taught = teacher_loss(outputs, teacher_maps, self.teacher.mask, where,
                               layout.paf_offset, paf_weight, **focal)
         total = distillation.label_weight * label + distillation.weight * taught
