@@ -3,7 +3,7 @@
 
 On one COCO set, the student's and the teacher's maps are predicted once per image (the
 estimator's letterbox, 368x432 box, scale 1, no flip: what `pose-tf evaluate` does) and
-decoded five ways with the same post-processing, each scored by pycocotools:
+decoded six ways with the same post-processing, each scored by pycocotools:
 
   student            the student's maps                       (= pose-tf evaluate --model M)
   teacher            the teacher's maps, in the student's layout
@@ -12,6 +12,9 @@ decoded five ways with the same post-processing, each scored by pycocotools:
   heads_on_teacher   the student's neck and heads run on the teacher's trunk features at
                      the setting's `distillation.head_layers` (area-resampled to the
                      student's stride and clipped as in training), the student's trunk unused
+  s_peaks_at_t       the student's maps and peaks, but each student peak within
+                     `MOVE_CELLS` of a teacher peak of its part moved onto it (one to one,
+                     nearest pairs first): what the peaks' positions alone cost
 
 A swap that scores near the teacher says the swapped-in half is what the student lacks.
 Then how well the student's heatmap peaks agree with the teacher's (the post-processing's
@@ -40,7 +43,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from _shared import data_dir  # noqa: E402
 
-VARIANTS = ("student", "teacher", "s_heatmaps+t_pafs", "t_heatmaps+s_pafs", "heads_on_teacher")
+VARIANTS = ("student", "teacher", "s_heatmaps+t_pafs", "t_heatmaps+s_pafs", "heads_on_teacher",
+            "s_peaks_at_t")
 
 
 def parse_args():
@@ -85,6 +89,30 @@ def teacher_trunk(setting, student, layout):
 
 
 MATCH_CELLS = 2.0   # a student peak further than this from the teacher's is a miss
+MOVE_CELLS = 1.5    # s_peaks_at_t: the same peak in both maps, shifted less than this
+
+
+def peaks_moved_onto(student_maps, teacher_maps, layout, params, within=MOVE_CELLS):
+    """The student's peaks [N, 4] with each one within `within` cells of a teacher peak of
+    its part moved onto that peak's position (each teacher peak taken once, nearest pairs
+    first); scores, parts and unmatched peaks stay the student's."""
+    from pose_tf.grouping import find_peaks
+
+    ours, theirs = find_peaks(student_maps, layout, params), find_peaks(teacher_maps, layout, params)
+    pairs = []
+    for i, (x, y, _, part) in enumerate(ours):
+        for j in np.flatnonzero(theirs[:, 3] == part):
+            distance = np.hypot(theirs[j, 0] - x, theirs[j, 1] - y)
+            if distance < within:
+                pairs.append((distance, i, j))
+    moved, taken = ours.copy(), set()
+    done = np.zeros(len(ours), bool)
+    for _, i, j in sorted(pairs):
+        if not done[i] and j not in taken:
+            moved[i, :2] = theirs[j, :2]
+            done[i] = True
+            taken.add(j)
+    return moved
 
 
 def peak_pairs(student_maps, teacher_maps, layout, floor):
@@ -129,6 +157,7 @@ def main():
 
     import pose_tf.models  # noqa: F401  (registers the custom layers the .keras file names)
     from pose_tf.evaluation.coco import load_ground_truth, score_results
+    from pose_tf.grouping import decode
     from pose_tf.inference.estimator import Estimator
     from pose_tf.io.files import path_in_folder, write_json_atomic
     from pose_tf.io.images import read_image
@@ -156,6 +185,10 @@ def main():
         pairs.append(peak_pairs(s_maps, t_maps, layout, args.peak_floor))
         for variant, m in maps.items():
             results[variant] += [p.to_coco(info["id"]) for p in student.decode(m, to_image)]
+        moved = peaks_moved_onto(s_maps, t_maps, layout, student.params)
+        results["s_peaks_at_t"] += [
+            p.to_coco(info["id"]) for p in decode(s_maps, layout, student.params, to_image,
+                                                  student.complete_missing, peaks=moved)]
         print(f"\r{number}/{len(images)} images", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     table = {}

@@ -370,3 +370,40 @@ def test_a_heatmap_branch_student_grows_from_a_shared_stage_file_and_trains(tmp_
     saved = KerasNetwork(str(tmp_path / "runs" / "tiny" / "final.keras")).model
     assert isinstance(saved, keras.Model) and saved.get_layer("stage2h_conv1_dw")
     trainer.close()
+
+
+def test_distill_gap_moves_the_students_matched_peaks_onto_the_teachers(monkeypatch):
+    """bench/distill_gap.py's s_peaks_at_t: a student peak within MOVE_CELLS of a teacher
+    peak of its part takes that peak's position (nearest pairs first, each teacher peak
+    once); one further away, or of a part the teacher lacks there, stays where it was."""
+    import importlib.util
+    from pathlib import Path
+
+    from pose_tf.core.keypoints import get_layout
+    from pose_tf.grouping import PostprocessParams, find_peaks
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "distill_gap.py"
+    monkeypatch.syspath_prepend(str(path.parent))   # as when run as a script: it imports bench/_shared.py
+    spec = importlib.util.spec_from_file_location("bench_distill_gap", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    layout = get_layout("openpose18")
+    ys, xs = np.mgrid[0:20, 0:24].astype(np.float32)
+    blob = lambda x, y: np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / 2.0)
+    student = np.zeros([20, 24, layout.num_channels], np.float32)
+    teacher = np.zeros_like(student)
+    student[..., 0] = np.maximum(blob(5.2, 6.0), blob(15.0, 6.0))   # nose: two peaks
+    teacher[..., 0] = np.maximum(blob(5.6, 6.3), blob(18.0, 6.0))   # near the first only
+    student[..., 1] = blob(10.0, 12.0)                              # neck: teacher has none
+    params = PostprocessParams()
+    moved = bench.peaks_moved_onto(student, teacher, layout, params)
+    ours, theirs = find_peaks(student, layout, params), find_peaks(teacher, layout, params)
+    assert moved.shape == ours.shape
+    assert np.array_equal(moved[:, 2:], ours[:, 2:])              # scores and parts kept
+    first = np.argmin(np.abs(ours[:, 0] - 5.2) + ours[:, 3])
+    target = np.argmin(np.abs(theirs[:, 0] - 5.6) + theirs[:, 3])
+    assert np.allclose(moved[first, :2], theirs[target, :2])
+    assert abs(moved[first, 0] - 5.6) < 0.05 and abs(moved[first, 1] - 6.3) < 0.05
+    others = np.arange(len(ours)) != first
+    assert np.array_equal(moved[others], ours[others])

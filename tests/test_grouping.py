@@ -458,3 +458,21 @@ def test_random_peaks_offsets_stay_within_half_a_cell():
     cells = np.round(peaks[:, :2])
     assert np.isfinite(peaks).all()
     assert (np.abs(peaks[:, :2] - cells) <= 0.5).all()
+
+
+def test_decode_takes_given_peaks_in_place_of_its_own_search():
+    """`decode(..., peaks=P)` groups P: find_peaks' own peaks give the same people, and
+    peaks moved by a known shift move every joint by it (in image pixels)."""
+    truth = [standing_person(12.3, 6.6, 3.7), standing_person(38.7, 8.2, 3.2)]
+    maps = render_maps(truth, shape=(46, 54))
+    params = PostprocessParams()
+    to_image = (8.0, 8.0, 3.5, 3.5)
+    own = decode(maps, COCO17, params, to_image)
+    peaks = find_peaks(maps, COCO17, params)
+    given = decode(maps, COCO17, params, to_image, peaks=peaks)
+    assert [p.xy.tolist() for p in given] == [p.xy.tolist() for p in own]
+    shifted = peaks.copy()
+    shifted[:, 0] += 0.25
+    moved = decode(maps, COCO17, params, to_image, peaks=shifted)
+    for before, after in zip(own, moved):
+        assert np.allclose(after.xy - before.xy, [8.0 * 0.25, 0.0], atol=1e-4)

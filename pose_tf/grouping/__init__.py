@@ -101,15 +101,19 @@ def person_score(keypoints: np.ndarray) -> np.ndarray:
 
 
 def decode(maps: np.ndarray, layout: Layout, params: PostprocessParams,
-           cell_to_image: np.ndarray, complete_missing: bool = True) -> list:
+           cell_to_image: np.ndarray, complete_missing: bool = True,
+           peaks: Optional[np.ndarray] = None) -> list:
     """Maps [h, w, C] -> list[Pose] in image pixels.
 
     `cell_to_image` is (scale_x, scale_y, offset_x, offset_y): image = cell * scale + offset.
     Missing joints get a placement from `pose_tf.codec.completion` (score stays 0).
+    `peaks` [N, 4] as `find_peaks` returns them (grouped by part) replaces its search on
+    `maps`, e.g. to measure what moving some peaks would change (bench/distill_gap.py).
     """
     from ..codec.completion import complete_keypoints
 
-    peaks = find_peaks(maps, layout, params)
+    if peaks is None:
+        peaks = find_peaks(maps, layout, params)
     people, _ = group(maps, peaks, layout, params)
     if len(people) == 0:
         return []
