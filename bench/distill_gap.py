@@ -92,13 +92,11 @@ MATCH_CELLS = 2.0   # a student peak further than this from the teacher's is a m
 MOVE_CELLS = 1.5    # s_peaks_at_t: the same peak in both maps, shifted less than this
 
 
-def peaks_moved_onto(student_maps, teacher_maps, layout, params, within=MOVE_CELLS):
-    """The student's peaks [N, 4] with each one within `within` cells of a teacher peak of
-    its part moved onto that peak's position (each teacher peak taken once, nearest pairs
-    first); scores, parts and unmatched peaks stay the student's."""
-    from pose_tf.grouping import find_peaks
-
-    ours, theirs = find_peaks(student_maps, layout, params), find_peaks(teacher_maps, layout, params)
+def peaks_moved_onto(ours, theirs, within=MOVE_CELLS):
+    """The student's peaks `ours` [N, 4] (x, y, score, part, as `find_peaks` gives them)
+    with each one within `within` cells of a teacher peak of its part (`theirs`) moved onto
+    that peak's position (each teacher peak taken once, nearest pairs first); scores,
+    parts and unmatched peaks stay the student's."""
     pairs = []
     for i, (x, y, _, part) in enumerate(ours):
         for j in np.flatnonzero(theirs[:, 3] == part):
@@ -115,13 +113,10 @@ def peaks_moved_onto(student_maps, teacher_maps, layout, params, within=MOVE_CEL
     return moved
 
 
-def peak_pairs(student_maps, teacher_maps, layout, floor):
+def peak_pairs(ours, theirs, floor):
     """(offsets [K, 2] student - teacher in map cells, heights [K, 2] student/teacher, misses)
-    of one image: each teacher peak above `floor` against the student's nearest of its part."""
-    from pose_tf.grouping import PostprocessParams, find_peaks
-
-    params = PostprocessParams()
-    ours, theirs = find_peaks(student_maps, layout, params), find_peaks(teacher_maps, layout, params)
+    of one image's peaks (`find_peaks`): each teacher peak above `floor` against the
+    student's nearest of its part."""
     offsets, heights, misses = [], [], 0
     for x, y, score, part in theirs[theirs[:, 2] > floor]:
         candidates = ours[ours[:, 3] == part]
@@ -157,7 +152,7 @@ def main():
 
     import pose_tf.models  # noqa: F401  (registers the custom layers the .keras file names)
     from pose_tf.evaluation.coco import load_ground_truth, score_results
-    from pose_tf.grouping import decode
+    from pose_tf.grouping import find_peaks
     from pose_tf.inference.estimator import Estimator
     from pose_tf.io.files import path_in_folder, write_json_atomic
     from pose_tf.io.images import read_image
@@ -182,13 +177,13 @@ def main():
                 "s_heatmaps+t_pafs": np.concatenate([s_maps[..., :split], t_maps[..., split:]], -1),
                 "t_heatmaps+s_pafs": np.concatenate([t_maps[..., :split], s_maps[..., split:]], -1),
                 "heads_on_teacher": heads(teacher_features(tf.constant(canvas[None], tf.float32))).numpy()[0]}
-        pairs.append(peak_pairs(s_maps, t_maps, layout, args.peak_floor))
+        ours = find_peaks(s_maps, layout, student.params)
+        theirs = find_peaks(t_maps, layout, student.params)
+        pairs.append(peak_pairs(ours, theirs, args.peak_floor))
+        maps["s_peaks_at_t"] = s_maps
         for variant, m in maps.items():
-            results[variant] += [p.to_coco(info["id"]) for p in student.decode(m, to_image)]
-        moved = peaks_moved_onto(s_maps, t_maps, layout, student.params)
-        results["s_peaks_at_t"] += [
-            p.to_coco(info["id"]) for p in decode(s_maps, layout, student.params, to_image,
-                                                  student.complete_missing, peaks=moved)]
+            peaks = peaks_moved_onto(ours, theirs) if variant == "s_peaks_at_t" else None
+            results[variant] += [p.to_coco(info["id"]) for p in student.decode(m, to_image, peaks)]
         print(f"\r{number}/{len(images)} images", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     table = {}

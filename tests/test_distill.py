@@ -397,8 +397,8 @@ def test_distill_gap_moves_the_students_matched_peaks_onto_the_teachers(monkeypa
     teacher[..., 0] = np.maximum(blob(5.6, 6.3), blob(18.0, 6.0))   # near the first only
     student[..., 1] = blob(10.0, 12.0)                              # neck: teacher has none
     params = PostprocessParams()
-    moved = bench.peaks_moved_onto(student, teacher, layout, params)
     ours, theirs = find_peaks(student, layout, params), find_peaks(teacher, layout, params)
+    moved = bench.peaks_moved_onto(ours, theirs)
     assert moved.shape == ours.shape
     assert np.array_equal(moved[:, 2:], ours[:, 2:])              # scores and parts kept
     first = np.argmin(np.abs(ours[:, 0] - 5.2) + ours[:, 3])

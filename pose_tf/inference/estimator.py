@@ -115,9 +115,11 @@ class Estimator:
             maps = total / len(self.scales)
         return maps, cell_to_image(stride, base.scale_xy)
 
-    def decode(self, maps: np.ndarray, cell_to_image) -> list:
-        """Poses read from maps of `predict_maps` (peaks + grouping, missing joints placed)."""
-        return decode(maps, self.layout, self.params, cell_to_image, self.complete_missing)
+    def decode(self, maps: np.ndarray, cell_to_image, peaks=None) -> list:
+        """Poses read from maps of `predict_maps` (peaks + grouping, missing joints placed);
+        `peaks` as `grouping.find_peaks` gives them replaces the search on `maps`."""
+        return decode(maps, self.layout, self.params, cell_to_image, self.complete_missing,
+                      peaks=peaks)
 
     def __call__(self, image: np.ndarray) -> list:
         t0 = time.perf_counter()

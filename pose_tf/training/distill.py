@@ -179,14 +179,13 @@ def slope_error(output, teacher_maps, weight, num_parts: int):
     """
     import tensorflow as tf
 
-    student = tf.cast(output, tf.float32)[..., :num_parts]
-    teacher = teacher_maps[..., :num_parts]
-    weight = weight[..., :num_parts] * tf.ones_like(teacher)
+    # differences are linear: the residual's are the student's minus the teacher's
+    residual = tf.cast(output, tf.float32)[..., :num_parts] - teacher_maps[..., :num_parts]
+    weight = weight[..., :num_parts] * tf.ones_like(residual)
     total = 0.0
     for axis in (1, 2):
-        difference = _neighbour_steps(student, axis) - _neighbour_steps(teacher, axis)
-        pair_weight = _neighbour_means(weight, axis)
-        total += tf.reduce_sum(pair_weight * tf.square(difference), axis=[1, 2, 3])
+        total += tf.reduce_sum(_neighbour_means(weight, axis) *
+                               tf.square(_neighbour_steps(residual, axis)), axis=[1, 2, 3])
     cells = tf.cast(tf.reduce_prod(tf.shape(output)[1:]), tf.float32)
     return total / cells
 

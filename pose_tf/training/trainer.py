@@ -318,10 +318,10 @@ class Trainer:
         where = tf.ones_like(label) if distillation.where == "everywhere" else \
             1.0 - labelled_samples(targets)
         layout = get_layout(setting.model.layout)
-        focal = dict(num_parts=layout.num_parts, peak_weight=distillation.peak_weight,
-                     slope_weight=distillation.slope_weight)
+        heatmap_terms = dict(num_parts=layout.num_parts, peak_weight=distillation.peak_weight,
+                             slope_weight=distillation.slope_weight)
         taught = teacher_loss(outputs, teacher_maps, self.teacher.mask, where,
-                              layout.paf_offset, paf_weight, **focal)
+                              layout.paf_offset, paf_weight, **heatmap_terms)
         total = distillation.label_weight * label + distillation.weight * taught
         parts.update({"loss_labels": label, "loss_teacher": taught})
         fed = None
@@ -342,7 +342,7 @@ class Trainer:
             inputs = [fed[distillation.hint_layers.index(n)] for n in distillation.head_layers]
             headed = teacher_loss(self.head_model(inputs, training=self.batch_statistics), teacher_maps,
                                   self.teacher.mask, tf.ones_like(label),
-                                  layout.paf_offset, paf_weight, **focal)
+                                  layout.paf_offset, paf_weight, **heatmap_terms)
             total += distillation.head_weight * headed
             parts["loss_heads"] = headed
         if hints or self.sections:
