@@ -34,3 +34,5 @@ c unlabelled --annotations $U/pennfudan/person_boxes.json --images $U/pennfudan/
     --out $R/unlabelled --prefix pennfudan --num-shards 1
 c unlabelled --annotations $U/photos/images --images $U/photos/images --out $R/unlabelled --prefix photos --num-shards 1
 c unlabelled --annotations $D/videos --images $D/videos --frame-step 10 --out $R/unlabelled --prefix videos --num-shards 1
+# every second frame, for datasets/distill_per_image.yaml
+c unlabelled --annotations $D/videos --images $D/videos --frame-step 2 --out $R/unlabelled --prefix videoframes --num-shards 2
