@@ -359,3 +359,66 @@ def test_crowd_regions_reach_the_loss_mask(coco_records):
     sure = (share > 0.8) | (share < 0.2)
     assert (hm_mask == 0).any()
     np.testing.assert_array_equal(hm_mask[sure], (share[sure] < 0.5).astype(np.float32))
+
+
+# ---------------------------------------------------------------------------- mosaics
+
+def _marker_records(folder, count=8):
+    return single_source(write_shards(folder, "m", [marker_sample(i) for i in range(count)]))
+
+
+def test_mosaic_places_four_half_size_crops_in_reading_order(tmp_path):
+    from pose_tf.data.pipeline import samples_dataset, tile_seed
+
+    recipe = _marker_records(tmp_path)
+    config = augment.AugmentConfig(mosaic_prob=1.0)
+    mosaics = samples_dataset(recipe, input_size=INPUT, training=True, seed=3, augment=config,
+                              shuffle_buffer=4)
+    # The tiles are the crops of a plain pipeline at half the size, seeded like the mosaics'.
+    tiles = samples_dataset(recipe, input_size=(INPUT[0] // 2, INPUT[1] // 2), training=True,
+                            seed=tile_seed(3), augment=augment.AugmentConfig(), shuffle_buffer=4)
+    (image, maps), = mosaics.take(1)
+    (tile_images, tile_maps), = tiles.batch(4).take(1)
+    assert image.shape == (*INPUT, 3)
+    assert maps["heatmaps"].shape[:2] == (INPUT[0] // 8, INPUT[1] // 8)
+    h, w = INPUT[0] // 2, INPUT[1] // 2
+    for k, (row, col) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
+        np.testing.assert_array_equal(image[row * h:(row + 1) * h, col * w:(col + 1) * w],
+                                      tile_images[k])
+        for key, value in maps.items():
+            gh, gw = h // 8, w // 8
+            np.testing.assert_array_equal(value[row * gh:(row + 1) * gh, col * gw:(col + 1) * gw],
+                                          tile_maps[key][k], err_msg=key)
+
+
+def test_mosaic_share_follows_mosaic_prob_and_names_its_tiles(tmp_path):
+    from pose_tf.data.pipeline import samples_dataset
+
+    recipe = _marker_records(tmp_path)
+
+    def names(seed, prob=0.5):
+        ds = samples_dataset(recipe, input_size=INPUT, training=True, seed=seed, with_info=True,
+                             augment=augment.AugmentConfig(mosaic_prob=prob), shuffle_buffer=4)
+        return [info["filename"].decode() for _, _, info in ds.take(60).as_numpy_iterator()]
+
+    first = names(4)
+    joined = [n for n in first if "+" in n]
+    assert 18 <= len(joined) <= 42                    # 30 expected, binomial sd 3.9
+    assert all(len(n.split("+")) == 4 for n in joined)
+    assert names(4) == first                          # the mix repeats under a seed
+    assert not any("+" in n for n in names(4, prob=0.0))
+
+
+def test_mosaic_needs_tiles_on_whole_cells_and_a_probability(tmp_path):
+    from pose_tf.data.pipeline import samples_dataset
+
+    recipe = _marker_records(tmp_path, 2)
+    with pytest.raises(PoseTfError, match="divisible by 2 x stride"):
+        samples_dataset(recipe, input_size=(120, 160), training=True, seed=0,
+                        augment=augment.AugmentConfig(mosaic_prob=0.5))
+    with pytest.raises(ValueError, match="mosaic_prob"):
+        augment.AugmentConfig(mosaic_prob=1.5).validate()
+    # Evaluation never makes mosaics: the whole image is fitted as before.
+    ds = samples_dataset(recipe, input_size=(120, 160), training=False,
+                         augment=augment.AugmentConfig(mosaic_prob=1.0))
+    assert len(list(ds)) == 2

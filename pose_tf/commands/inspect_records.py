@@ -26,6 +26,9 @@ def add_arguments(p):
     p.add_argument("--no-augment", action="store_true",
                    help="evaluation mode: whole image fitted, no augmentation")
     p.add_argument("--input-size", type=int, nargs=2, default=(368, 432), metavar=("H", "W"))
+    p.add_argument("--mosaic-prob", type=float, default=0.0, metavar="P",
+                   help="share of samples drawn as 2x2 mosaics of half-size crops, as "
+                        "data.augment.mosaic_prob does in training (default 0)")
 
 
 def run(args) -> int:
@@ -35,6 +38,8 @@ def run(args) -> int:
     from ..data.recipes import load_recipe, single_source
     from ..data.records import first_damaged
 
+    if not 0 <= args.mosaic_prob <= 1:
+        raise PoseTfError(f"--mosaic-prob must be in [0, 1], got {args.mosaic_prob}")
     recipe = load_recipe(args.recipe) if args.recipe else single_source(args.records)
     try:
         written = _render(recipe, args)
@@ -53,12 +58,13 @@ def _render(recipe, args) -> int:
     """Render `args.num` pipeline samples of `recipe` to args.out; the count written."""
     from tqdm import tqdm
 
+    from ..data.augment import AugmentConfig
     from ..data.pipeline import samples_dataset
     from ..io.images import write_image
 
     ds = samples_dataset(recipe, input_size=tuple(args.input_size), training=not args.no_augment,
                          seed=args.seed, records_root=args.records_root, shuffle_buffer=64,
-                         with_info=True)
+                         augment=AugmentConfig(mosaic_prob=args.mosaic_prob), with_info=True)
     os.makedirs(args.out, exist_ok=True)
     written = 0
     for i, (image, maps, info) in enumerate(tqdm(ds.take(args.num), total=args.num, desc="render")):

@@ -31,12 +31,15 @@ class AugmentConfig:
     contrast: float = 0.3         # multiplicative around the mean, 1 +- contrast
     saturation: float = 0.3       # blend with grey, 1 +- saturation
     fill_value: float = 128.0     # grey padding where the crop leaves the image
+    mosaic_prob: float = 0.0      # share of samples made of four half-size crops, 2x2
 
     def validate(self):
         if not 0 < self.scale_min <= self.scale_max:
             raise ValueError("need 0 < scale_min <= scale_max")
-        if not 0 <= self.flip_prob <= 1 or not 0 <= self.person_centre_prob <= 1:
-            raise ValueError("probabilities must be in [0, 1]")
+        if not all(0 <= p <= 1 for p in (self.flip_prob, self.person_centre_prob,
+                                          self.mosaic_prob)):
+            raise ValueError("probabilities (flip_prob, person_centre_prob, mosaic_prob) "
+                             "must be in [0, 1]")
 
 
 def affine(src_centre, scale, angle, flip, dst_centre):

@@ -3,6 +3,9 @@
     shards of each source --interleave--> shuffle --> sample_from_datasets(recipe weights)
       --> parse --> decode --> augment (one affine per sample) --> targets --> batch --> prefetch
 
+With `AugmentConfig.mosaic_prob` a share of the samples are 2x2 mosaics of half-size crops
+from a second such stream (`tile_2x2`): more images, people and contexts per sample.
+
 Everything after reading is TF ops (no py_function), so the graph can run with any
 parallelism, be served by tf.data service workers on other hosts (`pose_tf.data.service`)
 and be reproduced exactly under a seed: file order, shuffles, source mixing and every
@@ -171,7 +174,12 @@ def samples_dataset(recipe: Union[Recipe, str], *, input_size: Sequence[int] = (
                     num_parallel_calls: Optional[int] = None, with_info: bool = False,
                     input_shard: Tuple[int, int] = (1, 0)):
     """Unbatched (image, targets) samples, or (image, targets, info) with `with_info`
-    (info: filename, source, variant, image_id of the record, for tools)."""
+    (info: filename, source, variant, image_id of the record, for tools).
+
+    When training with `augment.mosaic_prob` p > 0, a share p of the samples are mosaics:
+    four crops made at half the input size from a second stream of records (seed
+    `tile_seed(seed)`), placed 2x2 with their targets (`tile_2x2`).
+    """
     import tensorflow as tf
 
     if isinstance(recipe, (str, bytes)) or hasattr(recipe, "__fspath__"):
@@ -180,6 +188,68 @@ def samples_dataset(recipe: Union[Recipe, str], *, input_size: Sequence[int] = (
     check_layout(layout)
     targets = dataclasses.replace(targets or TargetConfig(), stride=stride)
     augment = augment or AugmentConfig()
+    mosaic_prob = float(augment.mosaic_prob) if training else 0.0
+
+    def crops(size, stream_seed):
+        return _crops(recipe, size, training=training, seed=stream_seed, layout=layout,
+                      augment=augment, targets=targets, records_root=records_root,
+                      shuffle_buffer=shuffle_buffer, cycle_length=cycle_length,
+                      num_parallel_calls=num_parallel_calls, with_info=with_info,
+                      input_shard=input_shard)
+
+    if mosaic_prob == 0:
+        return crops((height, width), seed)
+    if height % (2 * stride) or width % (2 * stride):
+        raise PoseTfError(f"augment.mosaic_prob needs an input size divisible by 2 x stride "
+                          f"({2 * stride}), so that each tile covers whole output cells; "
+                          f"got {height}x{width}")
+    parallel = tf.data.AUTOTUNE if num_parallel_calls in (None, AUTOTUNE) else num_parallel_calls
+    mosaics = crops((height // 2, width // 2), tile_seed(seed)).batch(4, drop_remainder=True)
+    mosaics = mosaics.map(tile_2x2, num_parallel_calls=parallel,
+                          deterministic=seed is not None)
+    if mosaic_prob == 1:
+        return mosaics
+    return tf.data.Dataset.sample_from_datasets(
+        [crops((height, width), seed), mosaics], weights=[1.0 - mosaic_prob, mosaic_prob],
+        seed=None if seed is None else seed + _MIX_SEED_OFFSET)
+
+
+# The mosaic tiles' record stream and the plain/mosaic mix draw from seeds of their own,
+# offset from the pipeline's seed by primes, so they repeat under it without sharing a
+# stream with the plain crops (records_dataset derives its per-source seeds by + 1000 i).
+_TILE_SEED_OFFSET = 104_729
+_MIX_SEED_OFFSET = 1_299_709
+
+
+def tile_seed(seed: Optional[int]) -> Optional[int]:
+    """The seed of the mosaic tiles' stream in a pipeline seeded with `seed`."""
+    return None if seed is None else seed + _TILE_SEED_OFFSET
+
+
+def tile_2x2(images, maps, info=None):
+    """Four samples [4, h, w, ...] -> one [2h, 2w, ...], tiles in reading order (top left,
+    top right, bottom left, bottom right). An input size divisible by 2 x stride puts every
+    tile on whole output cells, so the targets tile exactly like the image.
+    With `info`, its string fields are the tiles' joined by "+"; image_id is the first's."""
+    import tensorflow as tf
+
+    def grid(x):
+        return tf.concat([tf.concat([x[0], x[1]], axis=1),
+                          tf.concat([x[2], x[3]], axis=1)], axis=0)
+
+    tiled = (grid(images), {key: grid(value) for key, value in maps.items()})
+    if info is None:
+        return tiled
+    joined = {key: tf.strings.reduce_join(value, separator="+") if value.dtype == tf.string
+              else value[0] for key, value in info.items()}
+    return tiled + (joined,)
+
+
+def _crops(recipe: Recipe, input_size, *, training, seed, layout, augment, targets,
+           records_root, shuffle_buffer, cycle_length, num_parallel_calls, with_info,
+           input_shard):
+    """One stream of records -> one augmented crop of `input_size` each, with its targets."""
+    import tensorflow as tf
 
     from .records import parse_example
 
@@ -194,7 +264,7 @@ def samples_dataset(recipe: Union[Recipe, str], *, input_size: Sequence[int] = (
 
     def one(serialized, sample_seed):
         example = parse_example(serialized)
-        image, maps = preprocess(example, sample_seed, input_size=(height, width),
+        image, maps = preprocess(example, sample_seed, input_size=input_size,
                                  training=training, layout=layout, augment=augment,
                                  targets=targets)
         if not with_info:
