@@ -78,6 +78,16 @@ def test_inspect_records_reports_missing_records(tmp_path, capsys):
     assert "no record files match" in capsys.readouterr().err
 
 
+def test_inspect_records_refuses_a_mosaic_share_outside_0_1(marker_records, tmp_path, capsys):
+    from pose_tf.cli import main
+
+    code = main(["inspect-records", "--records", marker_records, "--out", str(tmp_path / "o"),
+                 "--mosaic-prob", "1.5"])
+    assert code == 2
+    assert "--mosaic-prob must be in [0, 1], got 1.5" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def _free_port():
     import socket
 
