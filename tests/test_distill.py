@@ -372,21 +372,48 @@ def test_a_heatmap_branch_student_grows_from_a_shared_stage_file_and_trains(tmp_
     trainer.close()
 
 
+def _bench_module(name, monkeypatch):
+    """bench/<name>.py imported as when run as a script (it imports bench/_shared.py)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    monkeypatch.syspath_prepend(str(path.parent))
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
+def test_distill_fit_pools_the_relative_error_over_images_with_people(monkeypatch):
+    """bench/distill_fit.py: squared error and energy per image for the part heatmaps (the
+    background channel skipped) and the PAFs, pooled over the images whose teacher peak
+    clears the floor; a known answer."""
+    bench = _bench_module("distill_fit", monkeypatch)
+    teacher = np.zeros([2, 3, 1 + 1 + 2], np.float32)   # 1 part, background, 1 limb
+    teacher[0, 0, 0], teacher[..., 1] = 1.0, 7.0          # the background never counts
+    teacher[1, 2, 2:] = (0.6, 0.8)
+    student = teacher.copy()
+    student[0, 0, 0], student[..., 1] = 0.5, 0.0
+    student[1, 2, 2:] = (0.6, 0.0)
+    row = bench.squared_errors(student, teacher, num_heatmaps=1)
+    np.testing.assert_allclose(row, [0.25, 1.0, 0.64, 1.0])
+    rows = np.array([row, [1.0, 4.0, 0.0, 2.0], [9.0, 0.001, 9.0, 0.001]])
+    summary = bench.summarise(rows, peaks=np.array([1.0, 0.9, 0.1]), floor=0.3)
+    assert summary == {"images": 3, "counted": 2, "heatmap_error": round(1.25 / 5.0, 4),
+                       "paf_error": round(0.64 / 3.0, 4), "median_heatmap_error": 0.25}
+    empty = bench.summarise(rows, peaks=np.zeros(3), floor=0.3)
+    assert empty["counted"] == 0 and empty["heatmap_error"] is None
+
+
 def test_distill_gap_moves_the_students_matched_peaks_onto_the_teachers(monkeypatch):
     """bench/distill_gap.py's s_peaks_at_t: a student peak within MOVE_CELLS of a teacher
     peak of its part takes that peak's position (nearest pairs first, each teacher peak
     once); one further away, or of a part the teacher lacks there, stays where it was."""
-    import importlib.util
-    from pathlib import Path
-
     from pose_tf.core.keypoints import get_layout
     from pose_tf.grouping import PostprocessParams, find_peaks
 
-    path = Path(__file__).resolve().parents[1] / "bench" / "distill_gap.py"
-    monkeypatch.syspath_prepend(str(path.parent))   # as when run as a script: it imports bench/_shared.py
-    spec = importlib.util.spec_from_file_location("bench_distill_gap", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _bench_module("distill_gap", monkeypatch)
 
     layout = get_layout("openpose18")
     ys, xs = np.mgrid[0:20, 0:24].astype(np.float32)
