@@ -282,6 +282,46 @@ def test_chained_hints_regress_the_students_own_trunk_features(tmp_path):
     trainer.close()
 
 
+def test_teacher_fed_heads_read_features_moved_toward_the_students():
+    """head_error_scale: t + u (s - t), one u ~ U(0, scale) per example shared by the layers,
+    the same under the same seed, and no gradient into the student's features."""
+    from pose_tf.training.distill import features_toward_student
+
+    teacher = [tf.zeros([3, 2, 2, 4]), tf.ones([3, 1, 1, 8])]
+    student = [tf.fill([3, 2, 2, 4], 2.0), tf.fill([3, 1, 1, 8], 5.0)]
+    seed = tf.constant([7, 1], tf.int64)
+    with tf.GradientTape() as tape:
+        tape.watch(student)
+        moved = features_toward_student(teacher, student, seed, 2.0)
+        total = tf.add_n([tf.reduce_sum(m) for m in moved])
+    share = moved[0].numpy()[:, 0, 0, 0] / 2.0          # 0 + u (2 - 0)
+    assert np.all((share >= 0) & (share <= 2.0)) and len(set(share.round(6))) == 3
+    np.testing.assert_allclose(moved[0].numpy(), 2.0 * share[:, None, None, None] * np.ones([3, 2, 2, 4]))
+    np.testing.assert_allclose(moved[1].numpy(), (1.0 + 4.0 * share)[:, None, None, None] * np.ones([3, 1, 1, 8]),
+                               rtol=1e-6)
+    assert all(g is None for g in tape.gradient(total, student))
+    again = features_toward_student(teacher, student, seed, 2.0)
+    np.testing.assert_array_equal(again[0].numpy(), moved[0].numpy())
+
+
+def test_head_error_scale_needs_chained_hints_and_trains(tmp_path):
+    with pytest.raises(ValueError, match="head_error_scale needs hint_mode: chained"):
+        DistillationSetting(teacher="t.pb", head_layers=["Conv2d_5_pw_act"], head_weight=1.0,
+                            head_error_scale=2.0, **SECTIONED).validate()
+    with pytest.raises(ValueError, match="head_error_scale must be >= 0"):
+        DistillationSetting(head_error_scale=-1.0).validate()
+    path = _toy_trunk_teacher(tmp_path / "teacher.pb")
+    setting = _distill_setting(tmp_path, path, head_weight=2.0, hint_clip=6.0, head_error_scale=2.0,
+                               head_layers=["Conv2d_5_pw_act", "Conv2d_11_pw_act"],
+                               **dict(SECTIONED, hint_mode="chained"))
+    trainer = Trainer(setting, dataset_fn=synthetic_dataset_fn())
+    figures = trainer.run()
+    assert np.isfinite(figures["loss_heads"]) and figures["loss_heads"] > 0
+    assert figures["loss"] == pytest.approx(figures["loss_teacher"] + 0.5 * figures["loss_hint"]
+                                            + 2.0 * figures["loss_heads"], rel=1e-4)
+    trainer.close()
+
+
 def test_peak_weight_scales_heatmap_errors_by_the_teachers_value():
     """Focal L2: a heatmap cell's squared error counts 1 + peak_weight * teacher value;
     PAF channels (paf_weight) and the background keep plain weights."""

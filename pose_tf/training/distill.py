@@ -280,6 +280,19 @@ def sectioned_hint_losses(chains, images, targets, training=True):
     return losses
 
 
+def features_toward_student(teacher, student, seed, scale: float):
+    """The teacher's features at the head layers moved a share u of the way to the
+    student's own: t + u (s - t), u ~ U(0, scale) drawn once per example from the
+    stateless `seed` [2] (so a resumed run draws the same), the same u at every layer.
+    No gradient reaches the student's features through them: they teach the heads only."""
+    import tensorflow as tf
+
+    batch = tf.shape(teacher[0])[0]
+    share = scale * tf.random.stateless_uniform([batch, 1, 1, 1], seed=seed)
+    return [t + share * (tf.stop_gradient(tf.cast(s, tf.float32)) - t)
+            for t, s in zip(teacher, student)]
+
+
 def relative_error(prediction, target):
     """[B] squared error over the target's mean square (scale-free)."""
     import tensorflow as tf

@@ -66,6 +66,9 @@ class ModelSetting:
                              f"not {self.backbone!r}")
         if self.refine_kernel < 1 or self.refine_kernel % 2 == 0:
             raise ValueError(f"model.refine_kernel must be odd and >= 1, got {self.refine_kernel}")
+        if self.head_error_scale > 0 and (self.hint_mode != "chained" or not self.head_layers):
+            raise ValueError("distillation.head_error_scale needs hint_mode: chained and "
+                             "head_layers (the student's own features at those layers)")
         from ..core.keypoints import LAYOUTS
         if self.layout not in LAYOUTS:
             raise ValueError(f"model.layout must be one of {sorted(LAYOUTS)}, got {self.layout!r}")
@@ -252,6 +255,11 @@ class DistillationSetting:
     # head_weight, so they learn from good features while the trunk is still learning.
     head_layers: List[str] = field(default_factory=list)
     head_weight: float = 0.0
+    # chained: the teacher-fed heads read the teacher's features moved a random share
+    # u ~ U(0, head_error_scale) of the way to the student's own at those layers (one u per
+    # example; 1 = the student's own features, 2 = twice their error), so that they learn
+    # to tolerate the trunk's errors rather than fit the images those errors occur on.
+    head_error_scale: float = 0.0
     # oneDNN's automatic bfloat16 rewrite of the training step's graph (teacher included)
     # where the CPU has AVX-512 BF16 / AMX; "float32" keeps every op in float32.
     graph_precision: Literal["float32", "bfloat16"] = "float32"
@@ -264,9 +272,12 @@ class DistillationSetting:
         if unknown:
             raise ValueError(f"distillation.head_layers must be hint_layers, got {unknown}")
         for key in ("weight", "label_weight", "peak_weight", "slope_weight", "hint_weight",
-                    "head_weight"):
+                    "head_weight", "head_error_scale"):
             if getattr(self, key) < 0:
                 raise ValueError(f"distillation.{key} must be >= 0, got {getattr(self, key)}")
+        if self.head_error_scale > 0 and (self.hint_mode != "chained" or not self.head_layers):
+            raise ValueError("distillation.head_error_scale needs hint_mode: chained and "
+                             "head_layers (the student's own features at those layers)")
         from ..core.keypoints import LAYOUTS
         if self.layout not in LAYOUTS:
             raise ValueError(f"distillation.layout must be one of {sorted(LAYOUTS)}, "

@@ -154,6 +154,8 @@ def copy_weights(path: str, model: keras.Model, where: str, matching_layers: boo
 # The trainer
 
 _RECALIBRATION_STREAM = 10 ** 7   # start_step of the BN-recalibration data stream
+# second half of the stateless seed [step, HEAD_ERROR_SEED] of distillation.head_error_scale
+HEAD_ERROR_SEED = 0x5EED
 
 class Trainer:
     """One experiment's training state; `run()` trains to `training.steps`.
@@ -339,7 +341,15 @@ class Trainer:
             fed = section_targets(strides, images, teacher_hints, distillation.hint_clip)
             hinted = tf.add_n(sectioned_hint_losses(chains, images, fed, self.batch_statistics))
         if self.head_model is not None:
-            inputs = [fed[distillation.hint_layers.index(n)] for n in distillation.head_layers]
+            at_heads = [distillation.hint_layers.index(n) for n in distillation.head_layers]
+            inputs = [fed[i] for i in at_heads]
+            if distillation.head_error_scale > 0:
+                from .distill import features_toward_student
+
+                seed = tf.stack([tf.cast(self.optimizer.iterations, tf.int64),
+                                 tf.constant(HEAD_ERROR_SEED, tf.int64)])
+                inputs = features_toward_student(inputs, [hints[i] for i in at_heads], seed,
+                                                 distillation.head_error_scale)
             headed = teacher_loss(self.head_model(inputs, training=self.batch_statistics), teacher_maps,
                                   self.teacher.mask, tf.ones_like(label),
                                   layout.paf_offset, paf_weight, **heatmap_terms)
