@@ -66,9 +66,6 @@ class ModelSetting:
                              f"not {self.backbone!r}")
         if self.refine_kernel < 1 or self.refine_kernel % 2 == 0:
             raise ValueError(f"model.refine_kernel must be odd and >= 1, got {self.refine_kernel}")
-        if self.head_error_scale > 0 and (self.hint_mode != "chained" or not self.head_layers):
-            raise ValueError("distillation.head_error_scale needs hint_mode: chained and "
-                             "head_layers (the student's own features at those layers)")
         from ..core.keypoints import LAYOUTS
         if self.layout not in LAYOUTS:
             raise ValueError(f"model.layout must be one of {sorted(LAYOUTS)}, got {self.layout!r}")
