@@ -100,6 +100,13 @@ def preprocess(example, seed, *, input_size, training, layout: Layout = COCO17,
     return warped, maps
 
 
+def _parallel_calls(num_parallel_calls: Optional[int]) -> int:
+    """tf.data's AUTOTUNE for None or AUTOTUNE, else the number given."""
+    import tensorflow as tf
+
+    return tf.data.AUTOTUNE if num_parallel_calls in (None, AUTOTUNE) else num_parallel_calls
+
+
 def _check_input_shard(input_shard):
     count, index = (int(v) for v in input_shard)
     if count < 1 or not 0 <= index < count:
@@ -203,7 +210,7 @@ def samples_dataset(recipe: Union[Recipe, str], *, input_size: Sequence[int] = (
         raise PoseTfError(f"augment.mosaic_prob needs an input size divisible by 2 x stride "
                           f"({2 * stride}), so that each tile covers whole output cells; "
                           f"got {height}x{width}")
-    parallel = tf.data.AUTOTUNE if num_parallel_calls in (None, AUTOTUNE) else num_parallel_calls
+    parallel = _parallel_calls(num_parallel_calls)
     mosaics = crops((height // 2, width // 2), tile_seed(seed)).batch(4, drop_remainder=True)
     mosaics = mosaics.map(tile_2x2, num_parallel_calls=parallel,
                           deterministic=seed is not None)
@@ -272,7 +279,7 @@ def _crops(recipe: Recipe, input_size, *, training, seed, layout, augment, targe
         info = {k: example[k] for k in ("filename", "source", "variant", "image_id")}
         return image, maps, info
 
-    parallel = tf.data.AUTOTUNE if num_parallel_calls in (None, AUTOTUNE) else num_parallel_calls
+    parallel = _parallel_calls(num_parallel_calls)
     return ds.map(one, num_parallel_calls=parallel, deterministic=seed is not None or not training)
 
 
@@ -309,7 +316,7 @@ def build_dataset(recipe: Union[Recipe, str], *, input_size: Sequence[int] = (36
                          records_root=records_root, shuffle_buffer=shuffle_buffer,
                          cycle_length=cycle_length, num_parallel_calls=num_parallel_calls,
                          input_shard=input_shard)
-    parallel = tf.data.AUTOTUNE if num_parallel_calls in (None, AUTOTUNE) else num_parallel_calls
+    parallel = _parallel_calls(num_parallel_calls)
     deterministic = seed is not None or not training
     drop = training if drop_remainder is None else drop_remainder
     if parallel == 1:
